@@ -1,0 +1,3 @@
+from csml.cli import main
+
+main()

@@ -1,0 +1,84 @@
+"""The ``csml`` command: subcommands are Hydra apps, so every option is a config override.
+
+``csml train experiment=intent_banking77 trainer.max_epochs=1``. Heavy libraries are imported only
+once a subcommand runs, so ``csml --help`` and ``csml train --help`` answer at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from importlib import import_module
+
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "train": ("csml.train:train", "train", "fine-tune an intent or sentiment classifier and register it"),
+    "eval": ("csml.eval_model:eval_model", "eval", "score a registered model or checkpoint on a dataset"),
+}
+
+USAGE = """usage: csml <command> [hydra overrides...]
+
+commands:
+{commands}
+
+Each command is a Hydra app: `csml <command> --help` lists its config groups and options,
+`csml <command> --cfg job` prints the composed config, `--multirun` sweeps over comma lists.
+"""
+
+
+def _usage() -> str:
+    lines = "\n".join(f"  {name:<8} {help_}" for name, (_, _, help_) in COMMANDS.items())
+    return USAGE.format(commands=lines)
+
+
+def _load(target: str) -> Callable:
+    module, _, name = target.partition(":")
+    return getattr(import_module(module), name)
+
+
+def run_command(name: str, argv: list[str]) -> None:
+    """Runs subcommand ``name`` as a Hydra app over ``argv`` (overrides and Hydra flags)."""
+    import hydra
+    from omegaconf import DictConfig
+
+    from csml.config import config_dir, register_resolvers
+    from csml.data.splits import DataValidationError
+
+    target, config_name, _ = COMMANDS[name]
+    register_resolvers()
+
+    @hydra.main(config_path=str(config_dir()), config_name=config_name, version_base="1.3")
+    def app(cfg: DictConfig) -> None:
+        try:
+            _load(target)(cfg)
+        except (DataValidationError, FileNotFoundError) as error:
+            logging.getLogger("csml").error("%s", error)
+            sys.exit(2)
+
+    sys.argv = [f"csml {name}", *argv]
+    app()
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return
+    if argv[0] in ("-V", "--version"):
+        from csml import __version__
+
+        print(f"csml {__version__}")
+        return
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        import difflib
+
+        close = difflib.get_close_matches(name, COMMANDS, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        print(f"csml: unknown command '{name}'.{hint}\n\n{_usage()}", file=sys.stderr)
+        sys.exit(2)
+    run_command(name, rest)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""LightningDataModule for text classification over csml records (intent and sentiment)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from csml.data.sources import DatasetSource
+from csml.data.splits import DatasetSplits
+from csml.records import Record
+
+
+class EncodedSplit(Dataset):
+    """Token ids and label index of each record of one split (tokenised once, padded per batch)."""
+
+    def __init__(self, records: Sequence[Record], input_ids: list[list[int]], label_ids: list[int]) -> None:
+        self.records = list(records)
+        self.input_ids = input_ids
+        self.label_ids = label_ids
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return {"input_ids": self.input_ids[index], "labels": self.label_ids[index], "index": index}
+
+
+class LengthBucketSampler(Sampler[list[int]]):
+    """Batches of similar-length samples, in random order, so dynamic padding wastes little compute.
+
+    Indices are shuffled, cut into pools of ``pool_factor`` batches, each pool sorted by length and cut
+    into batches; the batches are then shuffled. A different permutation is drawn each epoch from
+    ``seed + epoch``, so runs are reproducible.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, pool_factor: int = 50) -> None:
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.pool_size = batch_size * pool_factor
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = random.Random(self.seed + self.epoch)
+        self.epoch += 1
+        order = list(range(len(self.lengths)))
+        rng.shuffle(order)
+        batches = []
+        for start in range(0, len(order), self.pool_size):
+            pool = sorted(order[start : start + self.pool_size], key=self.lengths.__getitem__)
+            batches.extend(pool[i : i + self.batch_size] for i in range(0, len(pool), self.batch_size))
+        rng.shuffle(batches)
+        return iter(batches)
+
+    def __len__(self) -> int:
+        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+
+
+class TextClassificationDataModule(L.LightningDataModule):
+    """Loads a dataset source, tokenises each split once, and serves dynamically padded batches.
+
+    Args:
+        source: Where the records come from (a :class:`~csml.data.sources.DatasetSource`).
+        tokenizer: A ``transformers`` tokenizer, or a name/path to load one from.
+        label_field: Record field to predict: ``"intent"`` or ``"sentiment"``.
+        batch_size: Training batch size.
+        eval_batch_size: Batch size for validation, test and prediction.
+        max_length: Longer texts are truncated to this many tokens.
+        num_workers: DataLoader worker processes.
+        length_bucketing: Batch training samples of similar length (faster; still shuffled).
+        oos_label: Label that marks out-of-scope utterances (CLINC150's ``"oos"``), if any.
+        seed: Seed of the training-batch order.
+    """
+
+    def __init__(
+        self,
+        source: DatasetSource,
+        tokenizer: Any,
+        label_field: str = "intent",
+        batch_size: int = 32,
+        eval_batch_size: int = 128,
+        max_length: int = 64,
+        num_workers: int = 0,
+        length_bucketing: bool = True,
+        oos_label: str | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.tokenizer = _load_tokenizer(tokenizer)
+        self.label_field = label_field
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.max_length = max_length
+        self.num_workers = num_workers
+        self.length_bucketing = length_bucketing
+        self.oos_label = oos_label
+        self.seed = seed
+        self.data: DatasetSplits | None = None
+        self.encoded: dict[str, EncodedSplit] = {}
+
+    @property
+    def labels(self) -> list[str]:
+        """Label names in index order (available after :meth:`setup`)."""
+        return self.splits.labels
+
+    @property
+    def splits(self) -> DatasetSplits:
+        if self.data is None:
+            raise RuntimeError("call setup() before using the data module's splits")
+        return self.data
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.data is not None:
+            return
+        self.data = self.source.load(self.label_field)
+        if self.oos_label is not None and self.oos_label not in self.data.labels:
+            raise ValueError(
+                f"data.oos_label={self.oos_label!r} is not a label of dataset {self.data.name!r}; "
+                f"set data.oos_label=null or use one of its labels"
+            )
+        label_index = {label: i for i, label in enumerate(self.data.labels)}
+        for split, records in self.data.splits.items():
+            self.encoded[split] = self.encode(
+                records, [label_index[r.label(self.label_field)] for r in records]
+            )
+
+    def encode(self, records: Sequence[Record], label_ids: list[int] | None = None) -> EncodedSplit:
+        """Tokenises records without padding (``label_ids`` default to -1 for unlabelled prediction)."""
+        texts = [r.text for r in records]
+        input_ids = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
+        return EncodedSplit(records, input_ids, label_ids if label_ids is not None else [-1] * len(texts))
+
+    def collate(self, batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        padded = self.tokenizer.pad({"input_ids": [b["input_ids"] for b in batch]}, return_tensors="pt")
+        padded["labels"] = torch.tensor([b["labels"] for b in batch], dtype=torch.long)
+        padded["index"] = torch.tensor([b["index"] for b in batch], dtype=torch.long)
+        return dict(padded)
+
+    def train_dataloader(self) -> DataLoader:
+        dataset = self.encoded["train"]
+        if self.length_bucketing:
+            lengths = [len(ids) for ids in dataset.input_ids]
+            sampler = LengthBucketSampler(lengths, self.batch_size, self.seed)
+            return self._loader(dataset, batch_sampler=sampler)
+        generator = torch.Generator().manual_seed(self.seed)
+        return self._loader(dataset, batch_size=self.batch_size, shuffle=True, generator=generator)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.eval_dataloader("validation")
+
+    def test_dataloader(self) -> DataLoader:
+        return self.eval_dataloader("test")
+
+    def eval_dataloader(self, split: str) -> DataLoader:
+        """Batches of one split, in file order."""
+        return self.loader_for(self.encoded[split])
+
+    def loader_for(self, dataset: EncodedSplit) -> DataLoader:
+        return self._loader(dataset, batch_size=self.eval_batch_size, shuffle=False)
+
+    def _loader(self, dataset: EncodedSplit, **kwargs: Any) -> DataLoader:
+        return DataLoader(
+            dataset,
+            collate_fn=self.collate,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            **kwargs,
+        )
+
+
+def _load_tokenizer(tokenizer: Any) -> Any:
+    if isinstance(tokenizer, str):
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(tokenizer)
+    return tokenizer

@@ -1,0 +1,102 @@
+"""``csml eval``: score a registered MLflow model or a csml checkpoint on a dataset config."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+
+from csml.config import apply_offline_env
+
+log = logging.getLogger(__name__)
+
+
+def eval_model(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
+    """Scores ``cfg.model_uri`` or ``cfg.ckpt_path`` on ``cfg.data``'s splits and logs an MLflow run.
+
+    Logs the same metric names, reports and plots as ``csml train``'s evaluation.
+    """
+    import mlflow
+    from hydra.utils import instantiate
+
+    from csml.evaluation import evaluate, write_reports
+    from csml.tracking.runs import log_config, log_dataset_identity, mlflow_run
+    from csml.train import git_commit
+
+    apply_offline_env(cfg.offline)
+    if (cfg.model_uri is None) == (cfg.ckpt_path is None):
+        raise ValueError(
+            "csml eval needs exactly one of model_uri=<MLflow model URI> or ckpt_path=<checkpoint>"
+        )
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    splits = instantiate(cfg.data.source).load(cfg.data.label_field)
+    threshold = cfg.evaluation.oos_threshold
+    if cfg.model_uri is not None:
+        labels, predict_proba, card = _registered_model(cfg.model_uri)
+        if threshold == "auto":
+            threshold = card.get("oos_threshold")
+    else:
+        labels, predict_proba = _checkpoint_model(cfg.ckpt_path, cfg.data.max_length)
+    oos_label = cfg.data.get("oos_label")
+
+    tags = {
+        "csml.task": "eval",
+        "csml.evaluated_model": str(cfg.model_uri or cfg.ckpt_path),
+        "csml.git_commit": git_commit(),
+    }
+    with mlflow_run(cfg.tracking, cfg.get("run_name"), output_dir / "mlflow_run.json", tags) as run:
+        log_config(cfg)
+        log_dataset_identity(splits.identity())
+        evaluation = evaluate(
+            {split: (splits[split], predict_proba([r.text for r in splits[split]])) for split in cfg.splits},
+            labels,
+            splits.label_field,
+            oos_label=oos_label,
+            oos_threshold=threshold,
+        )
+        mlflow.log_metrics(evaluation.metrics)
+        for path in write_reports(evaluation, output_dir / "evaluation"):
+            mlflow.log_artifact(str(path), "evaluation")
+        log.info("metrics: %s", {k: round(v, 4) for k, v in evaluation.metrics.items() if k.count("/") == 1})
+        return evaluation.metrics, {"run_id": run.info.run_id, "evaluation": evaluation}
+
+
+def _registered_model(model_uri: str) -> tuple[list[str], Any, dict[str, Any]]:
+    import mlflow.pyfunc
+
+    model = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
+    return model.labels, model.predict_proba, model.card
+
+
+def _checkpoint_model(ckpt_path: str, max_length: int) -> tuple[list[str], Any]:
+    import torch
+    from transformers import AutoTokenizer
+
+    from csml.models.classifier import SequenceClassifier
+
+    if not Path(ckpt_path).is_file():
+        raise FileNotFoundError(f"ckpt_path={ckpt_path} does not exist")
+    model = SequenceClassifier.load_from_checkpoint(
+        ckpt_path, map_location="cpu", optimizer=torch.optim.AdamW
+    )
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(model.hparams.backbone)
+
+    def predict_proba(texts: list[str], batch_size: int = 64) -> np.ndarray:
+        out = [np.zeros((0, len(model.labels)), dtype=np.float32)]
+        for start in range(0, len(texts), batch_size):
+            batch = tokenizer(
+                texts[start : start + batch_size],
+                truncation=True,
+                max_length=max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            out.append(model.predict_proba([batch]))
+        return np.concatenate(out)
+
+    return model.labels, predict_proba

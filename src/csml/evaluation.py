@@ -1,0 +1,162 @@
+"""Scoring a classifier's probabilities on dataset splits: metrics, reports, plots, per-sample predictions.
+
+Shared by ``csml train`` (after fitting) and ``csml eval`` (a registered model or a checkpoint), so both
+log the same metric names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from csml.records import Record
+
+
+@dataclass
+class SplitEvaluation:
+    """Predictions and metrics of one split (``prefix`` is the metric namespace: ``val`` or ``test``)."""
+
+    prefix: str
+    records: list[Record]
+    y_true: np.ndarray
+    probs: np.ndarray
+    y_pred: np.ndarray
+    metrics: dict[str, float]
+
+
+@dataclass
+class Evaluation:
+    """All evaluated splits plus the OOS threshold that was used (chosen on validation data)."""
+
+    labels: list[str]
+    label_field: str
+    oos_label: str | None
+    oos_threshold: float | None
+    splits: dict[str, SplitEvaluation] = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return {k: v for split in self.splits.values() for k, v in split.metrics.items()}
+
+
+def label_indices(records: Sequence[Record], label_field: str, labels: Sequence[str]) -> np.ndarray:
+    """Index of each record's label in ``labels``; a clear error names labels the model does not know."""
+    index = {label: i for i, label in enumerate(labels)}
+    unknown = sorted({r.label(label_field) for r in records} - index.keys())
+    if unknown:
+        raise ValueError(
+            f"the data has {label_field} labels the model was not trained on: {unknown[:10]}"
+            f"{' ...' if len(unknown) > 10 else ''}; the model knows {len(labels)} labels"
+        )
+    return np.array([index[r.label(label_field)] for r in records], dtype=np.int64)
+
+
+def evaluate(
+    probs_by_split: dict[str, tuple[list[Record], np.ndarray]],
+    labels: list[str],
+    label_field: str,
+    oos_label: str | None = None,
+    oos_threshold: float | str | None = "auto",
+) -> Evaluation:
+    """Computes metrics for each split from its records and predicted probabilities.
+
+    Args:
+        probs_by_split: ``{"validation": (records, probs), "test": (records, probs)}``.
+        labels: Label names in the column order of ``probs``.
+        label_field: Record field holding the true label.
+        oos_label: Out-of-scope label, if the task has one.
+        oos_threshold: A fixed threshold, ``None`` (plain argmax, OOS as a class), or ``"auto"``: chosen
+            on the validation split (maximising the mean of in-scope accuracy and OOS recall).
+    """
+    from csml.metrics.classification import compute_classification_metrics
+    from csml.metrics.oos import choose_oos_threshold, predict_with_oos
+
+    threshold: float | None = None
+    if oos_label is not None and oos_threshold == "auto":
+        records, probs = probs_by_split["validation"]
+        y_val = label_indices(records, label_field, labels)
+        threshold = choose_oos_threshold(probs, y_val, labels, oos_label)
+    elif oos_label is not None and oos_threshold is not None:
+        threshold = float(oos_threshold)
+
+    result = Evaluation(labels, label_field, oos_label, threshold)
+    for split, (records, probs) in probs_by_split.items():
+        prefix = "val" if split == "validation" else split
+        y_true = label_indices(records, label_field, labels)
+        if oos_label is not None:
+            y_pred = predict_with_oos(probs, labels, oos_label, threshold)
+        else:
+            y_pred = probs.argmax(-1)
+        metrics = compute_classification_metrics(
+            y_true,
+            probs,
+            labels,
+            prefix=prefix,
+            stages=[r.stage.value for r in records],
+            channels=[r.channel.value for r in records],
+            oos_label=oos_label,
+            oos_threshold=threshold,
+        )
+        result.splits[split] = SplitEvaluation(prefix, list(records), y_true, probs, y_pred, metrics)
+    return result
+
+
+def write_reports(evaluation: Evaluation, out_dir: Path, top_k: int = 5) -> list[Path]:
+    """Writes per-sample predictions (JSONL), per-class reports, metrics and plots for every split."""
+    from csml.metrics.classification import per_class_report
+    from csml.metrics.plots import plot_confusion_matrix, plot_reliability_diagram, plot_slice_bars
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    labels = evaluation.labels
+    written = []
+    for split in evaluation.splits.values():
+        path = out_dir / f"{split.prefix}_predictions.jsonl"
+        with path.open("w", encoding="utf-8") as f:
+            for record, truth, pred, probs in zip(split.records, split.y_true, split.y_pred, split.probs, strict=True):
+                top = np.argsort(-probs)[:top_k]
+                row = {
+                    "id": record.id,
+                    "text": record.text,
+                    "stage": record.stage.value,
+                    "channel": record.channel.value,
+                    "label": labels[truth],
+                    "prediction": labels[pred],
+                    "correct": bool(truth == pred),
+                    "confidence": float(probs[pred]),
+                    "top_k": [[labels[j], round(float(probs[j]), 6)] for j in top],
+                }
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        written.append(path)
+        report = out_dir / f"{split.prefix}_per_class.json"
+        report.write_text(json.dumps(per_class_report(split.y_true, split.y_pred, labels), indent=2))
+        written.append(report)
+        written.append(
+            plot_confusion_matrix(
+                split.y_true,
+                split.y_pred,
+                labels,
+                out_dir / f"{split.prefix}_confusion_matrix.png",
+                title=f"{split.prefix} confusion matrix",
+            )
+        )
+        written.append(
+            plot_reliability_diagram(split.probs, split.y_true, out_dir / f"{split.prefix}_reliability.png")
+        )
+        for group in ("stage", "channel"):
+            written.append(
+                plot_slice_bars(
+                    split.metrics,
+                    split.prefix,
+                    group,
+                    "accuracy",
+                    out_dir / f"{split.prefix}_{group}_accuracy.png",
+                )
+            )
+    metrics_path = out_dir / "metrics.json"
+    metrics_path.write_text(json.dumps({**evaluation.metrics}, indent=2, sort_keys=True))
+    written.append(metrics_path)
+    return written

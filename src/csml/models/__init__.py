@@ -1,0 +1,1 @@
+"""LightningModules for csml's model kinds; plain ``nn.Module`` parts live in ``components/``."""

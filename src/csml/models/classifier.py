@@ -1,0 +1,112 @@
+"""LightningModule for intent and sentiment classification over any ``transformers`` encoder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score, f1_score
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from csml.models.components.encoder_classifier import EncoderClassifier
+
+
+class SequenceClassifier(L.LightningModule):
+    """Fine-tunes an :class:`EncoderClassifier` with cross-entropy, linear warmup and linear decay.
+
+    Args:
+        backbone: Hub name or local folder of the pretrained encoder.
+        labels: Label names in index order (filled in at run time from the data).
+        optimizer: Partial optimizer taking ``params`` (``_partial_: true`` in config).
+        pooling: ``"mean"`` or ``"cls"``.
+        dropout: Dropout before the head.
+        lora: ``peft.LoraConfig`` keyword arguments, or None for full fine-tuning.
+        head_lr_multiplier: The randomly initialised head learns this many times faster than the encoder.
+        warmup_ratio: Fraction of training steps with a linear learning-rate warmup.
+        label_smoothing: Cross-entropy label smoothing.
+    """
+
+    def __init__(
+        self,
+        backbone: str,
+        labels: list[str],
+        optimizer: Callable[..., torch.optim.Optimizer],
+        pooling: str = "mean",
+        dropout: float = 0.1,
+        lora: dict[str, Any] | None = None,
+        head_lr_multiplier: float = 1.0,
+        warmup_ratio: float = 0.1,
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__()
+        # Plain containers (not OmegaConf's) so checkpoints load with torch.load(weights_only=True).
+        labels = [str(label) for label in labels]
+        lora = OmegaConf.to_container(lora) if isinstance(lora, DictConfig) else lora
+        self.save_hyperparameters(ignore=["optimizer"], logger=False)
+        self.optimizer_factory = optimizer
+        self.labels = labels
+        self.net = EncoderClassifier.from_pretrained(
+            backbone, len(labels), pooling=pooling, dropout=dropout, lora=lora
+        )
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self._val_logits: list[torch.Tensor] = []
+        self._val_labels: list[torch.Tensor] = []
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.net(input_ids, attention_mask)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        logits = self(batch["input_ids"], batch["attention_mask"])
+        loss = self.loss_fn(logits, batch["labels"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(logits))
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        logits = self(batch["input_ids"], batch["attention_mask"])
+        self.log("val/loss", self.loss_fn(logits, batch["labels"]), prog_bar=True, batch_size=len(logits))
+        self._val_logits.append(logits.detach().float().cpu())
+        self._val_labels.append(batch["labels"].cpu())
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val_logits:
+            return
+        y_pred = torch.cat(self._val_logits).argmax(-1).numpy()
+        y_true = torch.cat(self._val_labels).numpy()
+        self._val_logits.clear()
+        self._val_labels.clear()
+        self.log("val/accuracy", float(accuracy_score(y_true, y_pred)), prog_bar=True, sync_dist=True)
+        self.log("val/macro_f1", float(f1_score(y_true, y_pred, average="macro")), sync_dist=True)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        head = list(self.net.head.parameters())
+        head_ids = {id(p) for p in head}
+        encoder = [p for p in self.parameters() if p.requires_grad and id(p) not in head_ids]
+        optimizer = self.optimizer_factory(params=encoder)
+        base_lr = optimizer.param_groups[0]["lr"]
+        optimizer.add_param_group({"params": head, "lr": base_lr * self.hparams.head_lr_multiplier})
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = int(total * self.hparams.warmup_ratio)
+
+        def schedule(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            return max(0.0, (total - step) / max(1, total - warmup))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    @torch.inference_mode()
+    def predict_proba(self, batches: Iterable[dict[str, torch.Tensor]]) -> np.ndarray:
+        """Softmax probabilities for every sample of ``batches``, in order, as a (n, k) float array."""
+        was_training = self.training
+        self.eval()
+        out = []
+        for batch in batches:
+            logits = self(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device))
+            out.append(logits.float().softmax(-1).cpu())
+        self.train(was_training)
+        return torch.cat(out).numpy() if out else np.zeros((0, len(self.labels)), dtype=np.float32)

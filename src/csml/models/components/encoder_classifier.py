@@ -1,0 +1,102 @@
+"""A ``transformers`` encoder with a pooling layer and a linear classification head."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+POOLINGS = ("mean", "cls")
+MODEL_CARD = "csml_model.json"
+
+
+class EncoderClassifier(nn.Module):
+    """Sequence classifier over any ``transformers`` encoder (``AutoModel``).
+
+    Mean pooling is the default because sentence encoders such as all-MiniLM-L6-v2 were trained with it;
+    ``cls`` pooling takes the first token's hidden state.
+
+    Args:
+        encoder: A ``transformers`` base model (or a peft-wrapped one) returning ``last_hidden_state``.
+        num_labels: Number of output classes.
+        pooling: ``"mean"`` or ``"cls"``.
+        dropout: Dropout before the head.
+    """
+
+    def __init__(
+        self, encoder: nn.Module, num_labels: int, pooling: str = "mean", dropout: float = 0.1
+    ) -> None:
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        self.encoder = encoder
+        self.pooling = pooling
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(encoder.config.hidden_size, num_labels)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str,
+        num_labels: int,
+        pooling: str = "mean",
+        dropout: float = 0.1,
+        lora: dict[str, Any] | None = None,
+    ) -> EncoderClassifier:
+        """Loads a pretrained encoder (hub name or local folder), optionally with LoRA adapters via peft.
+
+        With ``lora`` (LoraConfig keyword arguments) only the adapters and the head are trained.
+        """
+        from transformers import AutoModel
+
+        encoder = AutoModel.from_pretrained(name_or_path).train()  # from_pretrained returns eval mode
+        if lora:
+            from peft import LoraConfig, get_peft_model
+
+            encoder = get_peft_model(encoder, LoraConfig(**lora))
+        return cls(encoder, num_labels, pooling, dropout)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return self.head(self.dropout(pooled))
+
+    def save(self, directory: str | Path, tokenizer: Any, card: dict[str, Any]) -> Path:
+        """Writes a self-contained model folder: encoder (LoRA merged), tokenizer, head and a JSON card.
+
+        The card holds what inference needs besides weights: labels, pooling, max_length, OOS settings.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        encoder = self.encoder
+        if hasattr(encoder, "merge_and_unload"):
+            encoder = copy.deepcopy(encoder).merge_and_unload()
+        encoder.save_pretrained(directory / "encoder")
+        tokenizer.save_pretrained(directory / "tokenizer")
+        torch.save(self.head.state_dict(), directory / "head.pt")
+        (directory / MODEL_CARD).write_text(json.dumps({"pooling": self.pooling, **card}, indent=2))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> tuple[EncoderClassifier, Any, dict[str, Any]]:
+        """Inverse of :meth:`save`: returns (model in eval mode, tokenizer, card)."""
+        from transformers import AutoModel, AutoTokenizer
+
+        directory = Path(directory)
+        card_path = directory / MODEL_CARD
+        if not card_path.is_file():
+            raise FileNotFoundError(f"{directory} is not a csml model folder: {MODEL_CARD} is missing")
+        card = json.loads(card_path.read_text())
+        model = cls(
+            AutoModel.from_pretrained(directory / "encoder"), len(card["labels"]), card["pooling"], 0.0
+        )
+        model.head.load_state_dict(torch.load(directory / "head.pt", map_location="cpu"))
+        return model.eval(), AutoTokenizer.from_pretrained(directory / "tokenizer"), card

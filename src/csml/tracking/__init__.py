@@ -1,0 +1,1 @@
+"""MLflow tracking: runs, config and dataset logging, pyfunc models and the model registry."""

@@ -1,0 +1,127 @@
+"""The MLflow pyfunc flavour of csml's text classifiers: text in; label, confidence and top-k out.
+
+A logged model carries a copy of the ``csml`` package (``code_paths``), so a registry consumer loads it
+with plain ``mlflow.pyfunc.load_model("models:/<name>@champion")`` in a fresh process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+PIP_REQUIREMENTS = ["torch", "transformers", "numpy", "pandas", "mlflow"]
+DEFAULT_TOP_K = 5
+
+
+class TextClassifierModel(mlflow.pyfunc.PythonModel):
+    """Predicts a label, its confidence and the top-k labels for each input text.
+
+    Out-of-scope: when the model was trained with an OOS threshold, a text whose best in-scope probability
+    is below it gets the OOS label, with confidence ``1 - max in-scope probability``.
+    """
+
+    def load_context(self, context: Any) -> None:
+        self.load(context.artifacts["model"])
+
+    def load(self, model_dir: str | Path) -> TextClassifierModel:
+        """Loads the saved model folder (used by MLflow through :meth:`load_context`, and directly)."""
+        import torch
+
+        from csml.models.components.encoder_classifier import EncoderClassifier
+
+        torch.set_grad_enabled(False)
+        self.net, self.tokenizer, self.card = EncoderClassifier.load(model_dir)
+        self.labels: list[str] = self.card["labels"]
+        return self
+
+    def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """Softmax probabilities, shape (len(texts), num_labels), label order as in ``self.labels``."""
+        import torch
+
+        out = [np.zeros((0, len(self.labels)), dtype=np.float32)]
+        for start in range(0, len(texts), batch_size):
+            batch = self.tokenizer(
+                texts[start : start + batch_size],
+                truncation=True,
+                max_length=self.card["max_length"],
+                padding=True,
+                return_tensors="pt",
+            )
+            with torch.inference_mode():
+                logits = self.net(batch["input_ids"], batch["attention_mask"])
+            out.append(logits.float().softmax(-1).numpy())
+        return np.concatenate(out)
+
+    def predict(self, context, model_input, params=None):  # noqa: ANN001 -- MLflow infers schemas from hints
+        """``model_input``: a DataFrame with a ``text`` column, a list of strings, or one string."""
+        from csml.metrics.oos import predict_with_oos
+
+        texts = _texts(model_input)
+        top_k = int((params or {}).get("top_k", DEFAULT_TOP_K))
+        probs = self.predict_proba(texts)
+        oos_label = self.card.get("oos_label")
+        if oos_label:
+            pred = predict_with_oos(probs, self.labels, oos_label, self.card.get("oos_threshold"))
+        else:
+            pred = probs.argmax(-1)
+        order = np.argsort(-probs, axis=1)[:, :top_k]
+        rows = []
+        for i, label_index in enumerate(pred):
+            label = self.labels[label_index]
+            confidence = float(probs[i, label_index])
+            if oos_label and label == oos_label and self.card.get("oos_threshold") is not None:
+                in_scope = [j for j, name in enumerate(self.labels) if name != oos_label]
+                confidence = max(confidence, 1.0 - float(probs[i, in_scope].max()))
+            rows.append(
+                {
+                    "label": label,
+                    "confidence": confidence,
+                    "top_k_labels": [self.labels[j] for j in order[i]],
+                    "top_k_scores": [float(probs[i, j]) for j in order[i]],
+                }
+            )
+        return pd.DataFrame(rows, columns=["label", "confidence", "top_k_labels", "top_k_scores"])
+
+
+def _texts(model_input: Any) -> list[str]:
+    if isinstance(model_input, pd.DataFrame):
+        if "text" not in model_input.columns:
+            raise ValueError(
+                f"input DataFrame needs a 'text' column; found columns {list(model_input.columns)}"
+            )
+        values = model_input["text"].tolist()
+    elif isinstance(model_input, str):
+        values = [model_input]
+    elif isinstance(model_input, dict) and "text" in model_input:
+        values = model_input["text"] if isinstance(model_input["text"], list) else [model_input["text"]]
+    else:
+        values = list(model_input)
+    for i, value in enumerate(values):
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"input row {i}: 'text' must be a non-empty string, got {value!r}")
+    return values
+
+
+def log_classifier(model_dir: Path, example_texts: list[str], registered_model_name: str | None) -> Any:
+    """Logs a saved classifier folder as a pyfunc with signature and input example, and registers it."""
+    from mlflow.models import infer_signature
+
+    import csml
+
+    example = pd.DataFrame({"text": example_texts})
+    output = TextClassifierModel().load(model_dir).predict(None, example)
+    signature = infer_signature(example, output, params={"top_k": DEFAULT_TOP_K})
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=TextClassifierModel(),
+        artifacts={"model": str(model_dir)},
+        code_paths=[str(Path(csml.__file__).parent)],
+        signature=signature,
+        input_example=example,
+        pip_requirements=PIP_REQUIREMENTS,
+        registered_model_name=registered_model_name,
+    )

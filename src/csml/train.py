@@ -1,0 +1,154 @@
+"""Training pipeline: ``train(cfg)`` fits a classifier, scores it, and logs and registers it in MLflow."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from csml.config import apply_offline_env
+
+log = logging.getLogger(__name__)
+
+RUN_ID_FILE = "mlflow_run.json"
+
+
+def resolve_checkpoint(ckpt_path: str | None, output_dir: Path) -> str | None:
+    """``"last"`` means the last checkpoint of this run folder (resuming an interrupted run)."""
+    if ckpt_path is None:
+        return None
+    if ckpt_path == "last":
+        last = output_dir / "checkpoints" / "last.ckpt"
+        if not last.is_file():
+            raise FileNotFoundError(
+                f"ckpt_path=last but {last} does not exist; to resume, pass the interrupted run's folder "
+                "as hydra.run.dir=<folder> (it holds checkpoints/last.ckpt)"
+            )
+        return str(last)
+    if not Path(ckpt_path).is_file():
+        raise FileNotFoundError(f"ckpt_path={ckpt_path} does not exist")
+    return ckpt_path
+
+
+def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
+    """Fits ``cfg.model`` on ``cfg.data``, evaluates on validation and test, and tracks everything.
+
+    Returns:
+        The metrics (``val/…``, ``test/…``) and the objects built (datamodule, model, trainer, run id,
+        model folder, registered model version).
+    """
+    import lightning as L
+    import mlflow
+    from hydra.utils import instantiate
+    from transformers import AutoTokenizer
+
+    from csml.evaluation import evaluate, write_reports
+    from csml.tracking.pyfunc import log_classifier
+    from csml.tracking.runs import log_config, log_dataset_identity, mlflow_run
+
+    apply_offline_env(cfg.offline)
+    L.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), output_dir)
+
+    tokenizer = AutoTokenizer.from_pretrained(cfg.model.backbone)
+    datamodule = instantiate(cfg.data, tokenizer=tokenizer)
+    datamodule.setup()
+    identity = datamodule.splits.identity()
+    log.info("data %s: %s rows, %d labels", identity["name"], identity["rows"], identity["num_labels"])
+    model = instantiate(cfg.model, labels=datamodule.labels)
+
+    tags = {"csml.task": cfg.task_name, "csml.model_kind": "classifier", "csml.git_commit": git_commit()}
+    resumed = (output_dir / RUN_ID_FILE).is_file()
+    with mlflow_run(cfg.tracking, cfg.get("run_name"), output_dir / RUN_ID_FILE, tags) as run:
+        log_config(cfg, resumed=resumed)
+        log_dataset_identity(identity)
+        callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+        logger = instantiate(cfg.logger, run_id=run.info.run_id) if cfg.get("logger") else False
+        trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        if trainer.interrupted:
+            log.warning(
+                "training interrupted; resume with: csml train ... hydra.run.dir=%s ckpt_path=last",
+                output_dir,
+            )
+            mlflow.set_tag("csml.status", "interrupted")
+            return {}, {"run_id": run.info.run_id, "trainer": trainer}
+
+        best = _load_best_weights(trainer, model)
+        evaluation = evaluate(
+            {
+                split: (datamodule.splits[split], model.predict_proba(datamodule.eval_dataloader(split)))
+                for split in ("validation", "test")
+            },
+            datamodule.labels,
+            datamodule.label_field,
+            oos_label=datamodule.oos_label,
+            oos_threshold=cfg.evaluation.oos_threshold,
+        )
+        metrics = evaluation.metrics
+        mlflow.log_metrics(metrics)
+        for path in write_reports(evaluation, output_dir / "evaluation"):
+            mlflow.log_artifact(str(path), "evaluation")
+        if best:
+            mlflow.log_artifact(best, "checkpoints")
+
+        card = {
+            "labels": datamodule.labels,
+            "label_field": datamodule.label_field,
+            "max_length": datamodule.max_length,
+            "oos_label": datamodule.oos_label,
+            "oos_threshold": evaluation.oos_threshold,
+            "backbone": cfg.model.backbone,
+            "dataset_sha256": identity["sha256"],
+        }
+        model_dir = model.net.cpu().save(output_dir / "model", tokenizer, card)
+        examples = [r.text for r in datamodule.splits["test"][:3]]
+        registered = cfg.tracking.registered_model_name if cfg.tracking.register else None
+        info = log_classifier(model_dir, examples, registered)
+        log.info("test metrics: %s", {k: round(v, 4) for k, v in metrics.items() if k.count("/") == 1})
+        log.info("MLflow run %s; model %s", run.info.run_id, info.model_uri)
+        return metrics, {
+            "datamodule": datamodule,
+            "model": model,
+            "trainer": trainer,
+            "run_id": run.info.run_id,
+            "model_dir": model_dir,
+            "model_info": info,
+            "registered_version": info.registered_model_version,
+        }
+
+
+def _load_best_weights(trainer: Any, model: Any) -> str | None:
+    """Restores the best checkpoint's weights into ``model`` (if checkpointing ran); returns its path."""
+    import torch
+
+    callback = getattr(trainer, "checkpoint_callback", None)
+    best = getattr(callback, "best_model_path", "") if callback else ""
+    if not best:
+        return None
+    state = torch.load(best, map_location=model.device, weights_only=False)
+    model.load_state_dict(state["state_dict"])
+    return best
+
+
+def git_commit() -> str:
+    """The checkout's commit hash (with ``-dirty`` for uncommitted changes), or ``unknown``."""
+    import subprocess
+
+    from csml.config import project_root
+
+    try:
+        root = project_root()
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True
+        ).stdout
+        return sha + ("-dirty" if dirty.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"

@@ -1,0 +1,46 @@
+"""Shared fixtures: the real Hydra config, shrunk for CPU and pointed at a temporary MLflow store."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from omegaconf import DictConfig
+
+from csml.config import OFFLINE_ENV, compose, project_root
+
+for key, value in OFFLINE_ENV.items():
+    os.environ.setdefault(key, value)
+
+
+def external_data_dir() -> Path:
+    """Non-bundled datasets (../shared/data in a checkout, or $CSML_EXTERNAL_DATA)."""
+    return Path(os.environ.get("CSML_EXTERNAL_DATA", project_root().parent / "shared" / "data"))
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
+    """Composes ``conf/<name>.yaml`` with overrides, writing runs and the MLflow store under tmp_path."""
+
+    def make(*overrides: str, config_name: str = "train") -> DictConfig:
+        base = [f"paths.run_dir={tmp_path / 'runs'}", f"paths.output_dir={tmp_path / 'out'}"]
+        return compose(config_name, [*base, *overrides])
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def smoke_overrides() -> tuple[str, ...]:
+    """A tiny real slice and a couple of optimiser steps: enough to exercise every stage of a run."""
+    return (
+        "data.source.limit=48",
+        "data.batch_size=8",
+        "data.eval_batch_size=32",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        "trainer.log_every_n_steps=1",
+        "trainer.enable_progress_bar=false",
+        "trainer.accelerator=cpu",
+    )
