@@ -3,7 +3,7 @@
 Same model (MiniLM encoder + mean pooling + linear head), same data (Banking77 train), same batch size,
 learning rate, max length and number of optimiser steps, in the same process. Prints samples/s of each
 and the ratio. csml's advantage comes from length-bucketed batches (less padding); the Trainer is run
-as users run it by default, and also with ``group_by_length=True`` for a like-for-like comparison.
+as users run it by default, and also with ``train_sampling_strategy="group_by_length"`` (like-for-like).
 
     .venv/bin/python benchmarks/train_throughput.py --steps 120
 """
@@ -63,7 +63,8 @@ def trainer_samples_per_second(steps: int, batch_size: int, workdir: str, group_
     index = {label: i for i, label in enumerate(splits.labels)}
     encoded = tokenizer([r.text for r in splits["train"]], truncation=True, max_length=cfg.data.max_length)
     train_set = [
-        {"input_ids": ids, "labels": index[r.intent]} for ids, r in zip(encoded["input_ids"], splits["train"], strict=True)
+        {"input_ids": ids, "labels": index[r.intent]}
+        for ids, r in zip(encoded["input_ids"], splits["train"], strict=True)
     ]
 
     class Wrapped(torch.nn.Module):
@@ -81,13 +82,13 @@ def trainer_samples_per_second(steps: int, batch_size: int, workdir: str, group_
         per_device_train_batch_size=batch_size,
         learning_rate=cfg.model.optimizer.lr,
         weight_decay=cfg.model.optimizer.weight_decay,
-        warmup_ratio=cfg.model.warmup_ratio,
+        warmup_steps=int(steps * cfg.model.warmup_ratio),
         report_to=[],
         save_strategy="no",
         logging_strategy="no",
         disable_tqdm=True,
         use_cpu=True,
-        group_by_length=group_by_length,
+        train_sampling_strategy="group_by_length" if group_by_length else "random",
         seed=0,
         dataloader_num_workers=0,
     )

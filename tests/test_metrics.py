@@ -112,15 +112,19 @@ def test_slices_by_stage_and_channel_have_right_keys_counts_and_order() -> None:
     assert stage_keys == [
         "test/stage/awareness/accuracy",
         "test/stage/awareness/macro_f1",
+        "test/stage/awareness/macro_recall",
         "test/stage/awareness/count",
         "test/stage/support/accuracy",
         "test/stage/support/macro_f1",
+        "test/stage/support/macro_recall",
         "test/stage/support/count",
     ]
     # awareness: samples 1 (a->a) and 4 (b->c); support: samples 0, 2, 3, 5 (a->a, a->b, b->b, c->c).
     assert metrics["test/stage/awareness/count"] == 2.0
     assert metrics["test/stage/awareness/accuracy"] == 0.5
-    assert metrics["test/stage/awareness/macro_f1"] == pytest.approx((1.0 + 0.0 + 0.0) / 3)
+    # Slice macro-F1 averages over the slice's true labels (a, b), not the wrongly predicted c.
+    assert metrics["test/stage/awareness/macro_f1"] == pytest.approx((1.0 + 0.0) / 2)
+    assert metrics["test/stage/awareness/macro_recall"] == pytest.approx((1.0 + 0.0) / 2)
     assert metrics["test/stage/support/count"] == 4.0
     assert metrics["test/stage/support/accuracy"] == 0.75
     assert metrics["test/stage/support/macro_f1"] == pytest.approx((2 / 3 + 2 / 3 + 1.0) / 3)
@@ -140,7 +144,7 @@ def test_single_class_slice_and_unknown_slice_values_give_finite_metrics() -> No
     ]
     assert metrics["val/stage/zeta/accuracy"] == 1.0
     assert metrics["val/stage/zeta/macro_f1"] == 1.0
-    assert metrics["val/stage/alpha/macro_f1"] == pytest.approx((2 / 3 + 0.0) / 2)
+    assert metrics["val/stage/alpha/macro_f1"] == pytest.approx(2 / 3)  # only label a is true in the slice
     assert all(math.isfinite(value) for value in metrics.values())
 
 

@@ -202,3 +202,11 @@ def test_cli_reports_bad_data_with_file_row_and_field(tmp_path) -> None:
     assert str(train_file) in message
     assert "row 3" in message
     assert "'message'" in message
+
+
+def test_fast_dev_run_trains_scores_and_registers(make_cfg) -> None:
+    cfg = make_cfg("trainer.fast_dev_run=true", "data.source.limit=32", "trainer.accelerator=cpu")
+    metrics, objects = train(cfg)
+    assert objects["trainer"].global_step == 1
+    assert metrics["test/count"] == len(objects["datamodule"].splits["test"])
+    assert int(objects["registered_version"]) == 1

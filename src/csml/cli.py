@@ -14,6 +14,8 @@ from importlib import import_module
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("csml.train:train", "train", "fine-tune an intent or sentiment classifier and register it"),
     "eval": ("csml.eval_model:eval_model", "eval", "score a registered model or checkpoint on a dataset"),
+    "promote": ("csml.promote:promote_command", "promote", "gate a version and move the champion alias"),
+    "serve": ("csml.bot.server:serve", "serve", "serve the reference customer-service bot over HTTP"),
 }
 
 USAGE = """usage: csml <command> [hydra overrides...]

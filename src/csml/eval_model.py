@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from omegaconf import DictConfig
 
 from csml.config import apply_offline_env
+
+if TYPE_CHECKING:
+    from csml.data.splits import DatasetSplits
+    from csml.evaluation import Evaluation
 
 log = logging.getLogger(__name__)
 
@@ -19,11 +24,9 @@ def eval_model(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     Logs the same metric names, reports and plots as ``csml train``'s evaluation.
     """
-    import mlflow
     from hydra.utils import instantiate
 
-    from csml.evaluation import evaluate, write_reports
-    from csml.tracking.runs import log_config, log_dataset_identity, mlflow_run
+    from csml.tracking.runs import log_config, mlflow_run, setup_tracking
     from csml.train import git_commit
 
     apply_offline_env(cfg.offline)
@@ -36,7 +39,8 @@ def eval_model(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     splits = instantiate(cfg.data.source).load(cfg.data.label_field)
     threshold = cfg.evaluation.oos_threshold
     if cfg.model_uri is not None:
-        labels, predict_proba, card = _registered_model(cfg.model_uri)
+        setup_tracking(cfg.tracking)  # models:/ URIs resolve against the configured registry
+        labels, predict_proba, card = load_registered_model(cfg.model_uri)
         if threshold == "auto":
             threshold = card.get("oos_threshold")
     else:
@@ -48,24 +52,53 @@ def eval_model(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         "csml.evaluated_model": str(cfg.model_uri or cfg.ckpt_path),
         "csml.git_commit": git_commit(),
     }
-    with mlflow_run(cfg.tracking, cfg.get("run_name"), output_dir / "mlflow_run.json", tags) as run:
+    with mlflow_run(
+        cfg.tracking, cfg.get("run_name"), output_dir / "mlflow_run.json", tags, resume=False
+    ) as run:
         log_config(cfg)
-        log_dataset_identity(splits.identity())
-        evaluation = evaluate(
-            {split: (splits[split], predict_proba([r.text for r in splits[split]])) for split in cfg.splits},
-            labels,
-            splits.label_field,
-            oos_label=oos_label,
-            oos_threshold=threshold,
+        evaluation = log_evaluation(
+            splits, cfg.splits, labels, predict_proba, oos_label, threshold, output_dir / "evaluation"
         )
-        mlflow.log_metrics(evaluation.metrics)
-        for path in write_reports(evaluation, output_dir / "evaluation"):
-            mlflow.log_artifact(str(path), "evaluation")
         log.info("metrics: %s", {k: round(v, 4) for k, v in evaluation.metrics.items() if k.count("/") == 1})
         return evaluation.metrics, {"run_id": run.info.run_id, "evaluation": evaluation}
 
 
-def _registered_model(model_uri: str) -> tuple[list[str], Any, dict[str, Any]]:
+def log_evaluation(
+    splits: DatasetSplits,
+    split_names: Sequence[str],
+    labels: list[str],
+    predict_proba: Callable[[list[str]], np.ndarray],
+    oos_label: str | None,
+    oos_threshold: float | str | None,
+    out_dir: Path,
+) -> Evaluation:
+    """Scores a model on ``split_names`` of ``splits`` and logs it to the active MLflow run.
+
+    Logs the dataset identity, the metrics, and the reports and plots of
+    :func:`csml.evaluation.write_reports` (written under ``out_dir``, logged under ``evaluation/``).
+    Shared by ``csml eval`` and ``csml promote``.
+    """
+    import mlflow
+
+    from csml.evaluation import evaluate, write_reports
+    from csml.tracking.runs import log_dataset_identity
+
+    log_dataset_identity(splits.identity())
+    evaluation = evaluate(
+        {split: (splits[split], predict_proba([r.text for r in splits[split]])) for split in split_names},
+        labels,
+        splits.label_field,
+        oos_label=oos_label,
+        oos_threshold=oos_threshold,
+    )
+    mlflow.log_metrics(evaluation.metrics)
+    for path in write_reports(evaluation, out_dir):
+        mlflow.log_artifact(str(path), "evaluation")
+    return evaluation
+
+
+def load_registered_model(model_uri: str) -> tuple[list[str], Any, dict[str, Any]]:
+    """Loads a csml classifier from an MLflow model URI: its labels, ``predict_proba`` and model card."""
     import mlflow.pyfunc
 
     model = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()

@@ -116,7 +116,9 @@ def write_reports(evaluation: Evaluation, out_dir: Path, top_k: int = 5) -> list
     for split in evaluation.splits.values():
         path = out_dir / f"{split.prefix}_predictions.jsonl"
         with path.open("w", encoding="utf-8") as f:
-            for record, truth, pred, probs in zip(split.records, split.y_true, split.y_pred, split.probs, strict=True):
+            for record, truth, pred, probs in zip(
+                split.records, split.y_true, split.y_pred, split.probs, strict=True
+            ):
                 top = np.argsort(-probs)[:top_k]
                 row = {
                     "id": record.id,

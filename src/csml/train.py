@@ -109,8 +109,13 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         examples = [r.text for r in datamodule.splits["test"][:3]]
         registered = cfg.tracking.registered_model_name if cfg.tracking.register else None
         info = log_classifier(model_dir, examples, registered)
-        log.info("test metrics: %s", {k: round(v, 4) for k, v in metrics.items() if k.count("/") == 1})
-        log.info("MLflow run %s; model %s", run.info.run_id, info.model_uri)
+        log.info("metrics: %s", {k: round(v, 4) for k, v in metrics.items() if k.count("/") == 1})
+        log.info(
+            "MLflow run %s; model %s%s",
+            run.info.run_id,
+            info.model_uri,
+            f" registered as {registered} version {info.registered_model_version}" if registered else "",
+        )
         return metrics, {
             "datamodule": datamodule,
             "model": model,

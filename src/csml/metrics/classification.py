@@ -26,16 +26,21 @@ from csml.metrics.oos import oos_scores, predict_with_oos
 from csml.records import Channel, JourneyStage
 
 
-def _summary(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict[str, float]:
+def _summary(
+    y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, slice_of_labels: bool = False
+) -> dict[str, float]:
     """Accuracy, macro/weighted F1, macro recall and count of one (non-empty) set of predictions.
 
-    Macro F1 averages over the labels that occur in ``y_true`` or ``y_pred`` (scikit-learn's default), so a
-    slice holding a few intents is not dragged down by the intents it lacks. Macro recall averages over the
-    labels that occur in ``y_true`` (SemEval-2017 Task 4A's measure; scikit-learn's balanced accuracy).
+    Macro F1 averages over the labels that occur in ``y_true`` or ``y_pred`` (scikit-learn's default). For a
+    slice (``slice_of_labels``: a stage or channel holding a few of the intents) it averages over the labels
+    that occur in the slice's ``y_true`` only: a wrong prediction already lowers the true label's recall, and
+    counting the wrongly predicted label (which has no support in the slice) as a zero-F1 class would drag
+    the slice's score down by how many labels the slice lacks. Macro recall averages over the labels that
+    occur in ``y_true`` (SemEval-2017 Task 4A's measure; scikit-learn's balanced accuracy).
     """
     cm = confusion_matrix(y_true, y_pred, n_classes)
     _, recall, f1, support = per_class_scores(cm)
-    seen = (support + cm.sum(axis=0)) > 0
+    seen = support > 0 if slice_of_labels else (support + cm.sum(axis=0)) > 0
     return {
         "accuracy": float(np.trace(cm) / y_true.shape[0]),
         "macro_f1": float(f1[seen].mean()),
@@ -68,7 +73,7 @@ def compute_classification_metrics(
 
     Always returns ``{prefix}/accuracy``, ``macro_f1``, ``macro_recall`` (the official SemEval-2017 Task 4A
     measure), ``weighted_f1``, ``ece`` and ``nll`` (of the raw probabilities) and ``count``. With
-    ``stages`` or ``channels``, adds ``{prefix}/stage/<stage>/{accuracy,macro_f1,count}`` and
+    ``stages`` or ``channels``, adds ``{prefix}/stage/<stage>/{accuracy,macro_f1,macro_recall,count}`` and
     ``{prefix}/channel/<channel>/...`` for every value present. With ``oos_label``, predictions come from
     :func:`~csml.metrics.oos.predict_with_oos` and ``in_scope_accuracy``, ``oos_recall``, ``oos_precision``,
     ``oos_f1`` (and ``oos_threshold`` when one is given) are added.
@@ -129,8 +134,8 @@ def compute_classification_metrics(
     for group, names in groups.items():
         for value in _slice_order(names, members[group]):
             mask = names == value
-            scores = _summary(y_true[mask], y_pred[mask], n_classes)
-            for name in ("accuracy", "macro_f1", "count"):
+            scores = _summary(y_true[mask], y_pred[mask], n_classes, slice_of_labels=True)
+            for name in ("accuracy", "macro_f1", "macro_recall", "count"):
                 metrics[f"{prefix}/{group}/{value}/{name}"] = scores[name]
     return metrics
 

@@ -8,8 +8,8 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, f1_score
 from omegaconf import DictConfig, OmegaConf
+from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 
 from csml.models.components.encoder_classifier import EncoderClassifier

@@ -56,7 +56,7 @@ class TextClassifierModel(mlflow.pyfunc.PythonModel):
             out.append(logits.float().softmax(-1).numpy())
         return np.concatenate(out)
 
-    def predict(self, context, model_input, params=None):  # noqa: ANN001 -- MLflow infers schemas from hints
+    def predict(self, context, model_input, params=None):
         """``model_input``: a DataFrame with a ``text`` column, a list of strings, or one string."""
         from csml.metrics.oos import predict_with_oos
 

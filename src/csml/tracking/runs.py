@@ -42,17 +42,22 @@ def setup_tracking(tracking: DictConfig | Mapping[str, Any]) -> str:
 
 @contextmanager
 def mlflow_run(
-    tracking: DictConfig | Mapping[str, Any], run_name: str | None, run_id_file: Path, tags: dict[str, str]
+    tracking: DictConfig | Mapping[str, Any],
+    run_name: str | None,
+    run_id_file: Path,
+    tags: dict[str, str],
+    resume: bool = True,
 ) -> Iterator[Any]:
     """Starts a run, or resumes the one whose id ``run_id_file`` holds (an interrupted run's folder).
 
     The run id is written to ``run_id_file`` as soon as the run exists, so a crash leaves enough behind
-    to resume into the same MLflow run. A resumed run carries the tag ``csml.resumed=true``.
+    to resume into the same MLflow run. A resumed run carries the tag ``csml.resumed=true``. With
+    ``resume=False`` a new run is always started (evaluations are cheap to redo).
     """
     import mlflow
 
     experiment_id = setup_tracking(tracking)
-    resume_id = json.loads(run_id_file.read_text())["run_id"] if run_id_file.is_file() else None
+    resume_id = json.loads(run_id_file.read_text())["run_id"] if resume and run_id_file.is_file() else None
     if resume_id:
         tags = {**tags, "csml.resumed": "true"}
     with mlflow.start_run(run_id=resume_id, experiment_id=experiment_id, run_name=run_name, tags=tags) as run:

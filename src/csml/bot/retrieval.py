@@ -1,0 +1,167 @@
+"""Dense retrieval over a knowledge base with a sentence encoder (the packaged all-MiniLM-L6-v2).
+
+Key embeddings are computed once per knowledge base and cached as ``<cache_dir>/<kb hash>.npy`` (the hash
+covers the encoder and every key, so an edited KB or another encoder never reads a stale cache).
+Concurrent requests are encoded together by a :class:`MicroBatcher`, which keeps latency flat under load
+on a few CPU cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from csml.bot.kb import KBEntry, kb_hash
+
+log = logging.getLogger(__name__)
+
+
+class Encoder:
+    """A ``sentence_transformers`` model producing L2-normalised float32 embeddings (thread-safe).
+
+    Args:
+        name_or_path: Local folder (offline) or hub name of the model.
+        int8: Quantise the linear layers to int8 (PyTorch dynamic quantisation): about 2.5x less CPU
+            per question on x86 at a cosine of about 0.95 to the float32 embeddings. Keys and questions
+            are embedded by the same model, and the cache key says which.
+    """
+
+    def __init__(self, name_or_path: str, int8: bool = False) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.name = f"{name_or_path}#int8" if int8 else name_or_path
+        self.model = SentenceTransformer(name_or_path, device="cpu")
+        if int8:
+            self.model = _quantize_int8(self.model)
+        self._lock = threading.Lock()  # fast tokenizers are not safe to call from two threads at once
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Embeddings of ``texts``, shape (len(texts), dim), unit norm."""
+        with self._lock:
+            vectors = self.model.encode(
+                list(texts),
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return vectors.astype(np.float32, copy=False)
+
+
+def _quantize_int8(model: Any) -> Any:
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():  # torch marks eager-mode quantisation deprecated in favour of torchao
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+@functools.lru_cache(maxsize=4)
+def load_encoder(name_or_path: str, int8: bool = False) -> Encoder:
+    """One :class:`Encoder` per model per process (apps built in the same process share it)."""
+    return Encoder(name_or_path, int8)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved entry and its cosine similarity to the question (its best key's)."""
+
+    entry: KBEntry
+    score: float
+
+
+class Retriever:
+    """Top-k search over a knowledge base's key embeddings.
+
+    Args:
+        entries: The knowledge base.
+        encoder: Embeds keys and questions.
+        cache_dir: Folder of the embedding cache, or None to embed at every start.
+    """
+
+    def __init__(self, entries: list[KBEntry], encoder: Encoder, cache_dir: str | None = None) -> None:
+        if not entries:
+            raise ValueError("the knowledge base is empty")
+        if keyless := [entry.id for entry in entries if not entry.keys]:
+            raise ValueError(f"knowledge-base entries without retrieval keys: {keyless[:5]}")
+        self.entries = entries
+        self.encoder = encoder
+        # Keys are stored entry by entry: entry i's keys start at row starts[i].
+        self.starts = np.cumsum([0] + [len(entry.keys) for entry in entries[:-1]])
+        self.matrix = self._key_embeddings(cache_dir)
+
+    def _key_embeddings(self, cache_dir: str | None) -> np.ndarray:
+        keys = [key for entry in self.entries for key in entry.keys]
+        path = Path(cache_dir) / f"{kb_hash(self.entries, self.encoder.name)}.npy" if cache_dir else None
+        if path is not None and path.is_file():
+            matrix = np.load(path)
+            if matrix.shape[0] == len(keys):
+                log.info("KB embeddings: %d keys from cache %s", len(keys), path)
+                return matrix
+        matrix = self.encoder.encode(keys)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(f".{os.getpid()}.tmp.npy")
+            np.save(partial, matrix)
+            partial.replace(path)
+            log.info("KB embeddings: %d keys embedded, cached at %s", len(keys), path)
+        return matrix
+
+    def search(self, query: np.ndarray, top_k: int) -> list[Hit]:
+        """The ``top_k`` entries most similar to a unit-norm ``query`` vector, best first."""
+        best = np.maximum.reduceat(self.matrix @ query, self.starts)
+        top = np.argpartition(-best, min(top_k, len(best)) - 1)[:top_k]
+        top = top[np.argsort(-best[top])]
+        return [Hit(self.entries[i], float(best[i])) for i in top]
+
+
+class MicroBatcher:
+    """Turns concurrent single-item awaits into batched calls of a blocking function.
+
+    Items queue while a batch runs in a worker thread; the next batch takes up to ``max_batch`` of them.
+    One request alone pays no waiting; sixteen concurrent requests share a few forward passes. Use it
+    from one event loop.
+
+    Args:
+        fn: Blocking function mapping a list of items to a sequence of results of the same length.
+        max_batch: Largest batch passed to ``fn``.
+    """
+
+    def __init__(self, fn: Callable[[list[Any]], Sequence[Any]], max_batch: int = 32) -> None:
+        self.fn = fn
+        self.max_batch = max_batch
+        self._pending: list[tuple[Any, asyncio.Future]] = []
+        self._worker: asyncio.Task | None = None
+
+    async def __call__(self, item: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._pending.append((item, future))
+        if self._worker is None or self._worker.done():
+            self._worker = loop.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+            try:
+                results = await asyncio.to_thread(self.fn, [item for item, _ in batch])
+            except Exception as error:  # every waiter of the batch gets the error
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)

@@ -1,0 +1,94 @@
+"""Routing: optional intent and sentiment models from the MLflow registry, and escalation rules.
+
+The bot escalates to a human when the customer asks for one, when the intent model says the message is
+out of scope (label ``oos``), or when the sentiment model is confident the message is negative.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+
+from csml.bot.settings import RoutingSettings
+
+_FILLER = r"(?:me|to|with|through|a|an|the|your|real|live|actual|customer|service|support|please|one|of)"
+HUMAN_REQUEST = re.compile(
+    rf"\b(?:talk|speak|chat|connect|transfer|put|get|want|need|reach)(?:\s+{_FILLER})*"
+    r"\s+(?:human|agent|representative|operator|person|staff|someone|somebody)s?\b"
+    r"|^\W*(?:human|agent|representative|operator|real person)\W*$",
+    re.IGNORECASE,
+)
+"""A request for a human: "can I talk to a human?", "connect me with an agent", "agent"."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A classifier's label for one text and its confidence."""
+
+    label: str
+    confidence: float
+
+
+class RegistryClassifier:
+    """A csml text classifier loaded from an MLflow model URI (``models:/<name>@champion``).
+
+    Uses the logged model's own Python object (``unwrap_python_model()``), whose ``predict`` applies the
+    out-of-scope threshold the model was trained with.
+
+    Args:
+        uri: Any MLflow model URI of a model logged by ``csml train``.
+    """
+
+    def __init__(self, uri: str) -> None:
+        import mlflow.pyfunc
+
+        self.uri = uri
+        self.model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+        if not hasattr(self.model, "predict_proba"):
+            raise TypeError(f"{uri} is not a csml text classifier (no predict_proba)")
+        self._lock = threading.Lock()
+
+    def predict(self, texts: list[str]) -> list[Prediction]:
+        """Label and confidence of each text."""
+        with self._lock:
+            frame = self.model.predict(None, texts, params={"top_k": 1})
+        return [
+            Prediction(str(label), float(c))
+            for label, c in zip(frame["label"], frame["confidence"], strict=True)
+        ]
+
+
+def load_classifiers(
+    settings: RoutingSettings, tracking_uri: str | None, registry_uri: str | None
+) -> tuple[RegistryClassifier | None, RegistryClassifier | None]:
+    """The configured (intent, sentiment) models; None for each one left null in config."""
+    if not (settings.intent_model or settings.sentiment_model):
+        return None, None
+    import mlflow
+
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(registry_uri or tracking_uri)
+    return (
+        RegistryClassifier(settings.intent_model) if settings.intent_model else None,
+        RegistryClassifier(settings.sentiment_model) if settings.sentiment_model else None,
+    )
+
+
+def escalation_reason(
+    text: str, intent: Prediction | None, sentiment: Prediction | None, settings: RoutingSettings
+) -> str | None:
+    """Why the message goes to a human (``customer_request``, ``out_of_scope``, ``negative_sentiment``),
+    or None when the bot answers it."""
+    if settings.human_request and HUMAN_REQUEST.search(text):
+        return "customer_request"
+    if intent is not None and intent.label == settings.oos_label:
+        return "out_of_scope"
+    if (
+        sentiment is not None
+        and sentiment.label == settings.negative_label
+        and sentiment.confidence >= settings.negative_threshold
+    ):
+        return "negative_sentiment"
+    return None

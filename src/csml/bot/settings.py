@@ -1,0 +1,173 @@
+"""Typed, validated settings of the reference bot, built from the composed ``serve`` config.
+
+``conf/bot/base.yaml`` documents every field; :meth:`BotSettings.from_config` turns the ``bot``,
+``tracking`` and ``server`` nodes into these dataclasses and rejects unknown keys and out-of-range values
+with the config path at fault.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from csml.bot.fabrication import FABRICATION_KINDS
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    """Dense retrieval: encoder folder or hub name (int8-quantised or not), contexts returned, abstain
+    threshold (cosine), embedding cache, largest batch of concurrent questions."""
+
+    encoder: str
+    int8: bool = False
+    top_k: int = 3
+    abstain_threshold: float = 0.5
+    cache_dir: str | None = None
+    max_batch: int = 32
+
+
+@dataclass(frozen=True)
+class RoutingSettings:
+    """Optional registry models (``models:/<name>@champion``; null = off) and escalation rules."""
+
+    intent_model: str | None = None
+    sentiment_model: str | None = None
+    oos_label: str = "oos"
+    negative_label: str = "negative"
+    negative_threshold: float = 0.8
+    human_request: bool = True
+
+
+@dataclass(frozen=True)
+class Messages:
+    """What the bot says when it abstains, escalates, or a human already owns the conversation."""
+
+    abstain: str = (
+        "I'm sorry, I don't know the answer to that. Would you like me to connect you with a human agent?"
+    )
+    escalate: str = "I'm connecting you with a human agent who can help with this."
+    handoff: str = "A human agent has this conversation and will reply here."
+
+
+@dataclass(frozen=True)
+class FaultSettings:
+    """Fault and hallucination injection (all rates in [0, 1]; zero = off). Seeded.
+
+    Attributes:
+        seed: Seed of the injector's random generator.
+        latency_ms: Added to every reply.
+        latency_jitter_ms: Uniform extra latency in [0, latency_jitter_ms].
+        error_rate: Share of requests answered with HTTP 500.
+        malformed_rate: Share of replies whose body is truncated, invalid JSON.
+        fabricate_rate: Share of answers with one fabricated fact (:mod:`csml.bot.fabrication`).
+        fabricate_kinds: Kinds of fact that may be fabricated.
+        answer_unanswerable_rate: Share of below-threshold questions answered with the best passage
+            anyway, instead of abstaining.
+        report_in_response: Whether replies disclose their corruption in the ``csml`` extension field;
+            it is always written to the reply log.
+    """
+
+    seed: int = 0
+    latency_ms: float = 0.0
+    latency_jitter_ms: float = 0.0
+    error_rate: float = 0.0
+    malformed_rate: float = 0.0
+    fabricate_rate: float = 0.0
+    fabricate_kinds: tuple[str, ...] = FABRICATION_KINDS
+    answer_unanswerable_rate: float = 0.0
+    report_in_response: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("error_rate", "malformed_rate", "fabricate_rate", "answer_unanswerable_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"bot.faults.{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.latency_ms < 0 or self.latency_jitter_ms < 0:
+            raise ValueError("bot.faults.latency_ms and latency_jitter_ms must be >= 0")
+        if unknown := sorted(set(self.fabricate_kinds) - set(FABRICATION_KINDS)):
+            raise ValueError(
+                f"bot.faults.fabricate_kinds: unknown {unknown}; known: {list(FABRICATION_KINDS)}"
+            )
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Request limits: body bytes (413 above), characters per message, messages per request, and
+    conversations kept in memory (the oldest is dropped beyond it)."""
+
+    max_body_bytes: int = 65536
+    max_message_chars: int = 2000
+    max_messages: int = 50
+    max_conversations: int = 10000
+
+
+@dataclass(frozen=True)
+class BotSettings:
+    """Everything :func:`csml.bot.app.create_app` needs.
+
+    Attributes:
+        name: Reported as ``model`` in chat completions.
+        kb: A knowledge-base source (``load() -> list[KBEntry]``), from ``bot.kb``'s ``_target_``.
+        retrieval: See :class:`RetrievalSettings`.
+        routing: See :class:`RoutingSettings`.
+        messages: See :class:`Messages`.
+        faults: See :class:`FaultSettings`.
+        limits: See :class:`Limits`.
+        auth_token_env: Name of the environment variable holding the bearer token; when it is set,
+            every endpoint but ``/healthz`` requires ``Authorization: Bearer <token>``.
+        reply_log: JSONL file recording every reply with its corruption, or null.
+        tracking_uri: MLflow tracking URI the registry models are loaded from.
+        registry_uri: MLflow registry URI (defaults to the tracking URI).
+    """
+
+    name: str
+    kb: Any
+    retrieval: RetrievalSettings
+    routing: RoutingSettings = field(default_factory=RoutingSettings)
+    messages: Messages = field(default_factory=Messages)
+    faults: FaultSettings = field(default_factory=FaultSettings)
+    limits: Limits = field(default_factory=Limits)
+    auth_token_env: str | None = None
+    reply_log: str | None = None
+    tracking_uri: str | None = None
+    registry_uri: str | None = None
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> BotSettings:
+        """Builds settings from a composed ``serve`` config (``bot`` and ``tracking`` nodes)."""
+        from hydra.utils import instantiate
+
+        bot = OmegaConf.to_container(cfg.bot, resolve=True)
+        assert isinstance(bot, dict)
+        sections = {
+            "retrieval": RetrievalSettings,
+            "routing": RoutingSettings,
+            "messages": Messages,
+            "faults": FaultSettings,
+            "limits": Limits,
+        }
+        values: dict[str, Any] = {"kb": instantiate(cfg.bot.kb)}
+        for key, value in bot.items():
+            if key == "kb":
+                continue
+            if key in sections:
+                values[key] = _build(sections[key], value or {}, f"bot.{key}")
+            elif key in {f.name for f in dataclasses.fields(cls)}:
+                values[key] = value
+            else:
+                raise ValueError(f"unknown config key bot.{key}")
+        tracking = cfg.get("tracking") or {}
+        values["tracking_uri"] = tracking.get("uri")
+        values["registry_uri"] = tracking.get("registry_uri")
+        return cls(**values)
+
+
+def _build(kind: type, values: dict[str, Any], where: str) -> Any:
+    known = {f.name for f in dataclasses.fields(kind)}
+    if unknown := sorted(set(values) - known):
+        raise ValueError(f"unknown config key(s) {[f'{where}.{k}' for k in unknown]}; known: {sorted(known)}")
+    if "fabricate_kinds" in values:
+        values = {**values, "fabricate_kinds": tuple(values["fabricate_kinds"])}
+    return kind(**values)

@@ -1,0 +1,291 @@
+"""``csml promote`` against a real sqlite MLflow store holding a trained and a deliberately broken version."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from csml.config import compose, project_root
+from csml.promote import LOG_ARTIFACT, Gate, PromotionConfigError, parse_gates, promote, promote_command
+from csml.tracking.registry import AUDIT_PASSED_TAG, RegistryError
+
+MODEL = "csml-test-promote"
+INTENTS = ("card_arrival", "exchange_rate", "terminate_account", "apple_pay_or_google_pay")
+# Absolute bounds the trained version clears and the broken one (constant prediction) does not.
+GATES = ("gates.macro_f1.min=0.5", "gates.accuracy.min=0.5", "~gates.ece")
+
+
+def _write_subset(source: Path, target: Path, per_label: int) -> None:
+    """The first ``per_label`` Banking77 rows of each of four well-separated intents."""
+    with source.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    kept = [row for label in INTENTS for row in [r for r in rows if r["category"] == label][:per_label]]
+    with target.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["text", "category"])
+        writer.writeheader()
+        writer.writerows(kept)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory) -> dict:
+    """One store: v1 trained on four intents; v2 the same model with a zeroed head (always class 0)."""
+    from csml.models.components.encoder_classifier import EncoderClassifier
+    from csml.tracking.pyfunc import log_classifier
+    from csml.tracking.runs import setup_tracking
+    from csml.train import train
+
+    tmp = tmp_path_factory.mktemp("promote")
+    banking77 = project_root() / "data" / "banking77"
+    _write_subset(banking77 / "train.csv", tmp / "train.csv", per_label=16)
+    _write_subset(banking77 / "test.csv", tmp / "test.csv", per_label=10)
+    store = [f"tracking.uri=sqlite:///{tmp / 'mlflow.db'}", f"tracking.artifact_location={tmp / 'artifacts'}"]
+    data = [
+        "data=user_files",
+        f"data.source.train={tmp / 'train.csv'}",
+        f"data.source.test={tmp / 'test.csv'}",
+        "data.source.columns.intent=category",
+    ]
+    cfg = compose(
+        "train",
+        [
+            f"paths.run_dir={tmp / 'runs'}",
+            f"paths.output_dir={tmp / 'out'}",
+            *store,
+            *data,
+            f"tracking.registered_model_name={MODEL}",
+            # Two steps with a fast head: enough for four well-separated intents.
+            "data.batch_size=32",
+            "data.max_length=32",
+            "trainer.max_epochs=1",
+            "model.head_lr_multiplier=300",
+            "model.warmup_ratio=0.0",
+            "trainer.accelerator=cpu",
+            "trainer.enable_progress_bar=false",
+            "trainer.log_every_n_steps=1",
+        ],
+    )
+    metrics, objects = train(cfg)
+
+    net, tokenizer, card = EncoderClassifier.load(objects["model_dir"])
+    net.head.weight.data.zero_()
+    net.head.bias.data.zero_()
+    broken_dir = net.save(tmp / "broken", tokenizer, card)
+    with mlflow.start_run(experiment_id=setup_tracking(cfg.tracking), tags={"csml.git_commit": "broken"}):
+        broken = log_classifier(broken_dir, ["where is my card?"], MODEL)
+    return {
+        "uri": cfg.tracking.uri,
+        "overrides": [*store, *data, f"model_name={MODEL}"],
+        "good": str(objects["registered_version"]),
+        "good_run": objects["run_id"],
+        "bad": str(broken.registered_model_version),
+        "train_metrics": metrics,
+    }
+
+
+def _aliases(client: MlflowClient, **versions: str | None) -> None:
+    """Points each alias at a version, or removes it (``None``)."""
+    current = client.get_registered_model(MODEL).aliases
+    for alias, version in versions.items():
+        if version is None:
+            if alias in current:
+                client.delete_registered_model_alias(MODEL, alias)
+        else:
+            client.set_registered_model_alias(MODEL, alias, version)
+
+
+def _champion(client: MlflowClient) -> str | None:
+    version = client.get_registered_model(MODEL).aliases.get("champion")
+    return None if version is None else str(version)
+
+
+def test_registry_holds_a_better_and_a_worse_version(registry) -> None:
+    assert (registry["good"], registry["bad"]) == ("1", "2")
+    assert registry["train_metrics"]["test/accuracy"] >= 0.8
+
+
+def test_better_challenger_is_promoted_with_tags_lineage_and_log(registry, make_cfg) -> None:
+    client = MlflowClient(registry["uri"])
+    _aliases(client, champion=registry["bad"], challenger=registry["good"])
+    with mlflow.start_run(experiment_id=client.get_experiment_by_name("csml-train").experiment_id) as audit:
+        mlflow.set_tag(AUDIT_PASSED_TAG, "false")
+
+    dry = promote(
+        make_cfg(
+            *registry["overrides"],
+            *GATES,
+            f"audit_run_id={audit.info.run_id}",
+            "dry_run=true",
+            config_name="promote",
+        )
+    )
+    assert dry.outcome == "refused"
+    assert all(c.passed for c in dry.checks)
+    assert f"audit run {audit.info.run_id}" in dry.reason
+    assert _champion(client) == registry["bad"]
+    assert "csml.promotion.decision" not in client.get_model_version(MODEL, registry["good"]).tags
+
+    client.set_tag(audit.info.run_id, AUDIT_PASSED_TAG, "true")
+    decision = promote(
+        make_cfg(*registry["overrides"], *GATES, f"audit_run_id={audit.info.run_id}", config_name="promote")
+    )
+    assert decision.outcome == "promoted"
+    assert (decision.candidate_version, decision.champion_version) == (registry["good"], registry["bad"])
+    gain = next(c for c in decision.checks if c.metric == "test/macro_f1" and c.kind == "min_gain")
+    assert gain.delta == pytest.approx(gain.candidate - gain.champion)
+    assert gain.delta > 0.3
+    assert _champion(client) == registry["good"]
+
+    tags = client.get_model_version(MODEL, registry["good"]).tags
+    training = client.get_run(registry["good_run"]).data.tags
+    assert tags["csml.promotion.decision"] == "promoted"
+    assert tags["csml.promotion.champion_version"] == registry["bad"]
+    assert datetime.fromisoformat(tags["csml.promotion.timestamp"]).tzinfo is not None
+    assert tags["csml.promotion.check.macro_f1.min_gain"].startswith("pass: gain +")
+    assert tags["csml.lineage.training_run_id"] == registry["good_run"]
+    assert tags["csml.lineage.git_commit"] == training["csml.git_commit"]
+    assert tags["csml.lineage.dataset_sha256"] == training["csml.dataset_sha256"]
+    assert tags["csml.lineage.config"] == f"runs:/{registry['good_run']}/config/config.yaml"
+    assert tags["csml.lineage.audit_run_id"] == audit.info.run_id
+    evaluation = client.get_run(tags["csml.lineage.evaluation_run_id"])
+    assert evaluation.data.metrics["test/macro_f1"] == pytest.approx(gain.candidate)
+    assert evaluation.data.tags["mlflow.parentRunId"] == decision.run_id
+
+    log = json.loads(Path(client.download_artifacts(decision.run_id, LOG_ARTIFACT)).read_text())
+    assert log["outcome"] == "promoted"
+    assert log["champion_version"] == registry["bad"]
+    assert log["evaluation_run_ids"].keys() == {"candidate", "champion"}
+    assert {"candidate", "champion", "delta", "required", "passed"} <= log["checks"][0].keys()
+    promotion = client.get_run(decision.run_id)
+    assert promotion.data.tags["csml.promotion.decision"] == "promoted"
+    assert promotion.data.metrics["champion/test/macro_f1"] == pytest.approx(gain.champion)
+
+
+def test_worse_challenger_is_refused_with_exit_1_and_alias_kept(registry, tmp_path) -> None:
+    client = MlflowClient(registry["uri"])
+    _aliases(client, champion=registry["good"], challenger=registry["bad"])
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "csml",
+            "promote",
+            *registry["overrides"],
+            *GATES,
+            f"paths.run_dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output[-3000:]
+    assert "REFUSED: @champion stays v1" in output
+    assert "test/macro_f1: gain -" in output
+    assert _champion(client) == registry["good"]
+    tags = client.get_model_version(MODEL, registry["bad"]).tags
+    assert tags["csml.promotion.decision"] == "refused"
+    assert "test/accuracy: 0.2500 < min 0.5000" in tags["csml.promotion.reason"]
+    assert not any(key.startswith("csml.lineage.") for key in tags)
+
+
+def test_first_promotion_without_champion_uses_absolute_gates(registry, make_cfg) -> None:
+    client = MlflowClient(registry["uri"])
+    _aliases(client, champion=None, challenger=None)
+
+    refused = promote(
+        make_cfg(*registry["overrides"], *GATES, f"candidate={registry['bad']}", config_name="promote")
+    )
+    assert refused.outcome == "refused"
+    assert refused.champion_version is None
+    assert {c.kind for c in refused.checks if not c.passed} == {"min"}
+    assert _champion(client) is None
+
+    decision = promote(
+        make_cfg(
+            *registry["overrides"], *GATES, f"candidate=run:{registry['good_run']}", config_name="promote"
+        )
+    )
+    assert decision.outcome == "promoted"
+    assert decision.evaluation_run_ids.keys() == {"candidate"}
+    assert all(
+        c.note == "no champion yet: gain not required" for c in decision.checks if c.kind == "min_gain"
+    )
+    assert _champion(client) == registry["good"]
+
+
+def test_gate_on_unknown_metric_is_a_config_error(registry, make_cfg) -> None:
+    client = MlflowClient(registry["uri"])
+    _aliases(client, champion=None, challenger=registry["good"])
+    cfg = make_cfg(
+        *registry["overrides"],
+        "+gates.typo.metric=test/macro_f2",
+        "+gates.typo.min=0.5",
+        config_name="promote",
+    )
+    with pytest.raises(
+        PromotionConfigError, match=r"'test/macro_f2' is not produced .*did you mean 'test/macro_f1'"
+    ):
+        promote(cfg)
+    assert _champion(client) is None
+
+
+def test_unknown_model_alias_version_and_audit_run_exit_2(registry, make_cfg, caplog) -> None:
+    _aliases(MlflowClient(registry["uri"]), challenger=registry["good"])
+    overrides = [o for o in registry["overrides"] if not o.startswith("model_name=")]
+    with pytest.raises(RegistryError, match=f"did you mean '{MODEL}'"):
+        promote(make_cfg(*overrides, "model_name=csml-test-promot", config_name="promote"))
+    with pytest.raises(RegistryError, match=r"no alias 'challengr' \(did you mean 'challenger'\?\)"):
+        promote(make_cfg(*registry["overrides"], "candidate=challengr", config_name="promote"))
+    with pytest.raises(RegistryError, match="has no version 9; its versions: 1, 2"):
+        promote(make_cfg(*registry["overrides"], "candidate=9", config_name="promote"))
+    with pytest.raises(RegistryError, match="audit_run_id=0123 is not a run"):
+        promote(make_cfg(*registry["overrides"], "audit_run_id='0123'", config_name="promote"))
+
+    with pytest.raises(SystemExit) as exit_info:
+        promote_command(make_cfg(*overrides, "model_name=nope", config_name="promote"))
+    assert exit_info.value.code == 2
+    assert f"no registered model named 'nope'; registered models: {MODEL}" in caplog.text
+
+
+def test_gates_check_bounds_and_gain_in_the_better_direction() -> None:
+    gate = Gate("ece", "test/ece", direction="lower", max=0.1, min_gain=0.0)
+    better, worse = (
+        gate.check({"test/ece": 0.05}, {"test/ece": 0.08}),
+        gate.check({"test/ece": 0.09}, {"test/ece": 0.08}),
+    )
+    assert [c.passed for c in better] == [True, True]
+    assert [c.passed for c in worse] == [True, False]
+    assert worse[1].delta == pytest.approx(0.01)
+    assert worse[1].note == "gain -0.0100 < min_gain +0.0000 (lower is better)"
+
+
+@pytest.mark.parametrize(
+    ("gates", "message"),
+    [
+        ({}, "no gates configured"),
+        ({"f1": {"min": 0.5}}, "gate 'f1' needs a metric"),
+        ({"f1": {"metric": "test/macro_f1"}}, "checks nothing"),
+        ({"f1": {"metric": "test/macro_f1", "min": 0.5, "direction": "up"}}, "direction must be one of"),
+        ({"f1": {"metric": "test/macro_f1", "minimum": 0.5}}, "unknown keys \\['minimum'\\]"),
+    ],
+)
+def test_bad_gate_configs_are_rejected(gates: dict, message: str) -> None:
+    with pytest.raises(PromotionConfigError, match=message):
+        parse_gates(gates)
+
+
+@pytest.mark.parametrize("gate_set", ["intent", "sentiment"])
+def test_promote_config_composes_with_each_gate_set(gate_set: str) -> None:
+    cfg = compose("promote", [f"gates={gate_set}", f"model_name={MODEL}"])
+    assert cfg.champion_alias == "champion"
+    assert cfg.tracking.experiment_name == "csml-promote"
+    assert {gate.metric.split("/")[0] for gate in parse_gates(cfg.gates)} == {"test"}
