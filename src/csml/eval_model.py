@@ -119,17 +119,7 @@ def _checkpoint_model(ckpt_path: str, max_length: int) -> tuple[list[str], Any]:
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(model.hparams.backbone)
 
-    def predict_proba(texts: list[str], batch_size: int = 64) -> np.ndarray:
-        out = [np.zeros((0, len(model.labels)), dtype=np.float32)]
-        for start in range(0, len(texts), batch_size):
-            batch = tokenizer(
-                texts[start : start + batch_size],
-                truncation=True,
-                max_length=max_length,
-                padding=True,
-                return_tensors="pt",
-            )
-            out.append(model.predict_proba([batch]))
-        return np.concatenate(out)
+    def predict_proba(texts: list[str]) -> np.ndarray:
+        return model.net.predict_texts(tokenizer, texts, max_length)
 
     return model.labels, predict_proba

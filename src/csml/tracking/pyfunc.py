@@ -29,32 +29,15 @@ class TextClassifierModel(mlflow.pyfunc.PythonModel):
 
     def load(self, model_dir: str | Path) -> TextClassifierModel:
         """Loads the saved model folder (used by MLflow through :meth:`load_context`, and directly)."""
-        import torch
-
         from csml.models.components.encoder_classifier import EncoderClassifier
 
-        torch.set_grad_enabled(False)
         self.net, self.tokenizer, self.card = EncoderClassifier.load(model_dir)
         self.labels: list[str] = self.card["labels"]
         return self
 
     def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Softmax probabilities, shape (len(texts), num_labels), label order as in ``self.labels``."""
-        import torch
-
-        out = [np.zeros((0, len(self.labels)), dtype=np.float32)]
-        for start in range(0, len(texts), batch_size):
-            batch = self.tokenizer(
-                texts[start : start + batch_size],
-                truncation=True,
-                max_length=self.card["max_length"],
-                padding=True,
-                return_tensors="pt",
-            )
-            with torch.inference_mode():
-                logits = self.net(batch["input_ids"], batch["attention_mask"])
-            out.append(logits.float().softmax(-1).numpy())
-        return np.concatenate(out)
+        return self.net.predict_texts(self.tokenizer, texts, self.card["max_length"], batch_size)
 
     def predict(self, context, model_input, params=None):
         """``model_input``: a DataFrame with a ``text`` column, a list of strings, or one string."""

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -68,6 +69,23 @@ class EncoderClassifier(nn.Module):
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
         return self.head(self.dropout(pooled))
+
+    @torch.inference_mode()
+    def predict_texts(self, tokenizer: Any, texts: list[str], max_length: int, batch_size: int = 64) -> np.ndarray:
+        """Softmax probabilities of raw texts, shape (len(texts), num_labels), in batches on the model's device."""
+        device = self.head.weight.device
+        out = [np.zeros((0, self.head.out_features), dtype=np.float32)]
+        for start in range(0, len(texts), batch_size):
+            batch = tokenizer(
+                texts[start : start + batch_size],
+                truncation=True,
+                max_length=max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            logits = self(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+            out.append(logits.float().softmax(-1).cpu().numpy())
+        return np.concatenate(out)
 
     def save(self, directory: str | Path, tokenizer: Any, card: dict[str, Any]) -> Path:
         """Writes a self-contained model folder: encoder (LoRA merged), tokenizer, head and a JSON card.
