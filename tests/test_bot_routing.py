@@ -17,6 +17,7 @@ import torch
 from csml.bot.app import create_app
 from csml.bot.server import BackgroundServer
 from csml.config import compose, minilm_path
+from csml.tracking.runs import setup_tracking
 
 
 def register_constant_classifier(directory: Path, name: str, labels: list[str], winner: str) -> str:
@@ -49,7 +50,7 @@ def routed_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Clien
     overrides = [f"paths.run_dir={out / 'runs'}", f"paths.output_dir={out}"]
     cfg = compose("serve", overrides)
     Path(out / "runs").mkdir()
-    mlflow.set_tracking_uri(cfg.tracking.uri)
+    setup_tracking(cfg.tracking)  # tracking and registry URIs: earlier tests may have pointed them elsewhere
     with mlflow.start_run():
         intent = register_constant_classifier(out, "test-intent", ["oos", "refund_initiate"], "oos")
         sentiment = register_constant_classifier(out, "test-sentiment", ["negative", "positive"], "negative")

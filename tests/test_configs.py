@@ -68,3 +68,13 @@ def test_eval_config_composes(make_cfg) -> None:
     cfg = make_cfg("model_uri=models:/x@champion", config_name="eval")
     assert cfg.model_uri == "models:/x@champion"
     assert list(cfg.splits) == ["validation", "test"]
+
+
+@pytest.mark.parametrize("override", ["trainer.bogus=1", "data=nope", "trainer.max_epochs=[oops"])
+def test_cli_exits_2_on_overrides_that_do_not_compose(override: str, capsys) -> None:
+    from csml.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["train", override])
+    assert exited.value.code == 2
+    assert "config error" in capsys.readouterr().err

@@ -307,3 +307,19 @@ def test_choose_oos_threshold_needs_both_kinds_of_samples_and_a_valid_grid() -> 
         choose_oos_threshold(OOS_PROBS, OOS_TRUE, OOS_LABELS, "oos", grid=[0.5, 1.5])
     with pytest.raises(ValueError, match="non-empty 1-D"):
         choose_oos_threshold(OOS_PROBS, OOS_TRUE, OOS_LABELS, "oos", grid=[])
+
+
+def test_threshold_for_a_minimum_oos_recall_is_the_smallest_that_reaches_it() -> None:
+    labels = ["a", "b", "oos"]
+    # Max in-scope probability of each sample; the true OOS samples have 0.3, 0.6 and 0.9.
+    probs = np.array(
+        [[0.3, 0.1, 0.6], [0.6, 0.1, 0.3], [0.9, 0.05, 0.05], [0.95, 0.03, 0.02], [0.7, 0.2, 0.1]]
+    )
+    y_true = np.array([2, 2, 2, 0, 0])
+    grid = [0.0, 0.5, 0.65, 0.8, 0.95, 1.0]
+
+    # Sample 0 is OOS by argmax; recall 2/3 needs the 0.6-sample below the threshold: 0.65.
+    assert choose_oos_threshold(probs, y_true, labels, "oos", grid, min_oos_recall=0.6) == pytest.approx(0.65)
+    assert choose_oos_threshold(probs, y_true, labels, "oos", grid, min_oos_recall=0.3) == pytest.approx(0.0)
+    # Recall 1 needs the 0.9 sample rejected, which also rejects the in-scope 0.7 sample.
+    assert choose_oos_threshold(probs, y_true, labels, "oos", grid, min_oos_recall=1.0) == pytest.approx(0.95)

@@ -16,6 +16,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "eval": ("csml.eval_model:eval_model", "eval", "score a registered model or checkpoint on a dataset"),
     "promote": ("csml.promote:promote_command", "promote", "gate a version and move the champion alias"),
     "serve": ("csml.bot.server:serve", "serve", "serve the reference customer-service bot over HTTP"),
+    "audit": ("csml.audit.run:audit_command", "audit", "audit a deployed chatbot and write a scorecard"),
+    "train-response": (
+        "csml.response.train:train_retrieval",
+        "train_response",
+        "fine-tune a retrieval response-selection model",
+    ),
 }
 
 USAGE = """usage: csml <command> [hydra overrides...]
@@ -29,7 +35,8 @@ Each command is a Hydra app: `csml <command> --help` lists its config groups and
 
 
 def _usage() -> str:
-    lines = "\n".join(f"  {name:<8} {help_}" for name, (_, _, help_) in COMMANDS.items())
+    width = max(map(len, COMMANDS))
+    lines = "\n".join(f"  {name:<{width}}  {help_}" for name, (_, _, help_) in COMMANDS.items())
     return USAGE.format(commands=lines)
 
 
@@ -48,6 +55,8 @@ def run_command(name: str, argv: list[str]) -> None:
 
     target, config_name, _ = COMMANDS[name]
     register_resolvers()
+    if not any(arg.startswith("-") for arg in argv):
+        _check_overrides(config_name, argv)
 
     @hydra.main(config_path=str(config_dir()), config_name=config_name, version_base="1.3")
     def app(cfg: DictConfig) -> None:
@@ -59,6 +68,22 @@ def run_command(name: str, argv: list[str]) -> None:
 
     sys.argv = [f"csml {name}", *argv]
     app()
+
+
+def _check_overrides(config_name: str, overrides: list[str]) -> None:
+    """Exits 2 with Hydra's message when the overrides do not compose (a typo, an unknown option).
+
+    Exit code 1 stays reserved for a command's own verdict (a refused promotion, a failed audit gate).
+    """
+    from hydra.errors import HydraException
+
+    from csml.config import compose
+
+    try:
+        compose(config_name, overrides)
+    except HydraException as error:
+        print(f"csml: config error: {error}", file=sys.stderr)
+        sys.exit(2)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -57,7 +57,14 @@ def eval_model(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     ) as run:
         log_config(cfg)
         evaluation = log_evaluation(
-            splits, cfg.splits, labels, predict_proba, oos_label, threshold, output_dir / "evaluation"
+            splits,
+            cfg.splits,
+            labels,
+            predict_proba,
+            oos_label,
+            threshold,
+            output_dir / "evaluation",
+            oos_min_recall=cfg.evaluation.get("oos_min_recall"),
         )
         log.info("metrics: %s", {k: round(v, 4) for k, v in evaluation.metrics.items() if k.count("/") == 1})
         return evaluation.metrics, {"run_id": run.info.run_id, "evaluation": evaluation}
@@ -71,6 +78,7 @@ def log_evaluation(
     oos_label: str | None,
     oos_threshold: float | str | None,
     out_dir: Path,
+    oos_min_recall: float | None = None,
 ) -> Evaluation:
     """Scores a model on ``split_names`` of ``splits`` and logs it to the active MLflow run.
 
@@ -90,6 +98,7 @@ def log_evaluation(
         splits.label_field,
         oos_label=oos_label,
         oos_threshold=oos_threshold,
+        oos_min_recall=oos_min_recall,
     )
     mlflow.log_metrics(evaluation.metrics)
     for path in write_reports(evaluation, out_dir):

@@ -61,6 +61,7 @@ def evaluate(
     label_field: str,
     oos_label: str | None = None,
     oos_threshold: float | str | None = "auto",
+    oos_min_recall: float | None = None,
 ) -> Evaluation:
     """Computes metrics for each split from its records and predicted probabilities.
 
@@ -70,7 +71,9 @@ def evaluate(
         label_field: Record field holding the true label.
         oos_label: Out-of-scope label, if the task has one.
         oos_threshold: A fixed threshold, ``None`` (plain argmax, OOS as a class), or ``"auto"``: chosen
-            on the validation split (maximising the mean of in-scope accuracy and OOS recall).
+            on the validation split (see :func:`csml.metrics.oos.choose_oos_threshold`).
+        oos_min_recall: With ``"auto"``, the validation OOS recall the threshold must reach; None for the
+            threshold maximising the mean of in-scope accuracy and OOS recall.
     """
     from csml.metrics.classification import compute_classification_metrics
     from csml.metrics.oos import choose_oos_threshold, predict_with_oos
@@ -79,7 +82,7 @@ def evaluate(
     if oos_label is not None and oos_threshold == "auto":
         records, probs = probs_by_split["validation"]
         y_val = label_indices(records, label_field, labels)
-        threshold = choose_oos_threshold(probs, y_val, labels, oos_label)
+        threshold = choose_oos_threshold(probs, y_val, labels, oos_label, min_oos_recall=oos_min_recall)
     elif oos_label is not None and oos_threshold is not None:
         threshold = float(oos_threshold)
 

@@ -88,6 +88,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             datamodule.label_field,
             oos_label=datamodule.oos_label,
             oos_threshold=cfg.evaluation.oos_threshold,
+            oos_min_recall=cfg.evaluation.get("oos_min_recall"),
         )
         metrics = evaluation.metrics
         mlflow.log_metrics(metrics)

@@ -115,13 +115,22 @@ def oos_scores(y_true: Any, y_pred: Any, labels: Sequence[str], oos_label: str) 
 
 
 def choose_oos_threshold(
-    probs: Any, y_true: Any, labels: Sequence[str], oos_label: str, grid: Any = None
+    probs: Any,
+    y_true: Any,
+    labels: Sequence[str],
+    oos_label: str,
+    grid: Any = None,
+    min_oos_recall: float | None = None,
 ) -> float:
-    """Picks the OOS threshold on validation data that balances in-scope accuracy and OOS recall.
+    """Picks the OOS threshold on validation data.
 
-    The objective is the mean of in-scope accuracy and OOS recall, so neither rejecting everything (OOS
-    recall 1, in-scope accuracy 0) nor accepting everything wins by default. Ties go to the smaller
-    threshold, the one that rejects fewer utterances.
+    Without ``min_oos_recall`` the objective is the mean of in-scope accuracy and OOS recall, so neither
+    rejecting everything (OOS recall 1, in-scope accuracy 0) nor accepting everything wins by default.
+    With it, the operating point is a product requirement ("catch at least this share of out-of-scope
+    requests"): the smallest threshold whose validation OOS recall reaches it, which keeps in-scope accuracy
+    as high as that requirement allows (in-scope accuracy only falls as the threshold rises). If no
+    threshold reaches it, the one with the highest OOS recall. Ties go to the smaller threshold, the one that
+    rejects fewer utterances.
 
     Args:
         probs: Validation probabilities, shape ``(n_samples, n_classes)``, rows summing to 1.
@@ -129,6 +138,8 @@ def choose_oos_threshold(
         labels: Label names in column order; must contain ``oos_label``.
         oos_label: Name of the out-of-scope label.
         grid: Thresholds to try, each in [0, 1]; defaults to :data:`DEFAULT_THRESHOLD_GRID`.
+        min_oos_recall: Validation OOS recall the threshold must reach, in [0, 1]; None for the balanced
+            objective.
 
     Returns:
         The chosen threshold, for :func:`predict_with_oos` on test data.
@@ -156,8 +167,13 @@ def choose_oos_threshold(
         _check_threshold(value, name="grid value")
     thresholds = np.unique(thresholds)  # sorted ascending, so argmax's first maximum is the smallest
     parts = _decompose(probs, oos_index)
-    objective = np.empty(thresholds.size)
+    in_scope_accuracy = np.empty(thresholds.size)
+    oos_recall = np.empty(thresholds.size)
     for i, threshold in enumerate(thresholds):
         scores = _scores(y_true, _apply_threshold(parts, oos_index, threshold), oos_index)
-        objective[i] = (scores["in_scope_accuracy"] + scores["oos_recall"]) / 2
-    return float(thresholds[int(objective.argmax())])
+        in_scope_accuracy[i], oos_recall[i] = scores["in_scope_accuracy"], scores["oos_recall"]
+    if min_oos_recall is None:
+        return float(thresholds[int(((in_scope_accuracy + oos_recall) / 2).argmax())])
+    _check_threshold(min_oos_recall, name="min_oos_recall")
+    reaching = np.flatnonzero(oos_recall >= min_oos_recall)
+    return float(thresholds[reaching[0] if reaching.size else int(oos_recall.argmax())])

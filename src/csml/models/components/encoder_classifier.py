@@ -71,7 +71,9 @@ class EncoderClassifier(nn.Module):
         return self.head(self.dropout(pooled))
 
     @torch.inference_mode()
-    def predict_texts(self, tokenizer: Any, texts: list[str], max_length: int, batch_size: int = 64) -> np.ndarray:
+    def predict_texts(
+        self, tokenizer: Any, texts: list[str], max_length: int, batch_size: int = 64
+    ) -> np.ndarray:
         """Softmax probabilities of raw texts, shape (len(texts), num_labels), in batches on the model's device."""
         device = self.head.weight.device
         out = [np.zeros((0, self.head.out_features), dtype=np.float32)]

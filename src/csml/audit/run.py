@@ -1,0 +1,137 @@
+"""``csml audit``: audit a deployed chatbot with a suite and write a scorecard CI can gate on.
+
+    csml audit target=reference_bot target.url=http://127.0.0.1:8000 suite=rag_abcd
+    csml audit suite=rag_abcd limit=20 seed=1 +metrics.groundedness.threshold=0.95
+
+Exit status: 0 every gate passed, 1 a gate failed, 2 misconfigured (unknown suite or metric, bad target).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from csml.audit.suite import AuditConfigError
+
+log = logging.getLogger(__name__)
+
+RUN_ID_FILE = "mlflow_run.json"
+
+
+def audit(cfg: DictConfig, adapter: Any = None) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Runs the audit ``cfg`` describes; returns the scorecard and the paths of the files written.
+
+    Args:
+        cfg: The composed ``conf/audit.yaml``.
+        adapter: A :class:`csml.audit.adapters.BotAdapter` to use instead of instantiating ``cfg.target``
+            (an in-process bot, a counting wrapper in tests).
+
+    Raises:
+        AuditConfigError: the suite, a metric or the target cannot be built as configured.
+    """
+    from csml.audit.metrics import build_metric
+    from csml.audit.runner import ReplyCache, collect_replies
+    from csml.audit.scorecard import aggregate, environment, log_to_mlflow, score_samples, write_scorecard
+    from csml.audit.suite import load_suite, select
+    from csml.config import apply_offline_env
+    from csml.tracking.runs import redact
+
+    apply_offline_env(bool(cfg.get("offline", True)))
+    overrides = OmegaConf.to_container(cfg.metrics, resolve=True) if cfg.get("metrics") else {}
+    suite = load_suite(str(cfg.suite), cfg.suites_dir, overrides)  # type: ignore[arg-type]
+    adapter = adapter or _build_target(cfg.target)
+    output_dir = Path(cfg.paths.output_dir)
+
+    kb_texts = _kb_texts(cfg.get("knowledge_base"))
+    embedder = cache(lambda: _embedder(cfg.embedder))
+    context = {"abstain_patterns": suite.abstain_patterns, "kb_texts": kb_texts}
+    metrics = [build_metric(spec, embedder, **context) for spec in suite.metrics]
+
+    samples = select(suite.samples(), cfg.get("limit"), int(cfg.seed))
+    log.info("audit %s: %d questions to %s (%s)", suite.name, len(samples), adapter.name, output_dir)
+    rows = asyncio.run(
+        collect_replies(
+            adapter,
+            samples,
+            output_dir / "replies.jsonl",
+            ReplyCache(cfg.get("cache_dir")),
+            concurrency=int(cfg.concurrency),
+            progress=bool(cfg.progress),
+        )
+    )
+    scored = score_samples(metrics, samples, rows)
+    summary = aggregate(suite, metrics, scored)
+    gates = [m["passed"] for m in summary["metrics"].values() if m["passed"] is not None]
+    scorecard = {
+        "schema_version": 1,
+        "passed": all(gates),
+        "suite": {
+            "name": suite.name,
+            "version": suite.version,
+            "sha256": suite.sha256(),
+            "questions": len(samples),
+            "limit": cfg.get("limit"),
+            "seed": int(cfg.seed),
+        },
+        "target": adapter.identity(),
+        **summary,
+        "environment": environment(),
+        "config": redact(OmegaConf.to_container(cfg, resolve=True)),
+    }
+    paths = write_scorecard(scorecard, scored, output_dir)
+    if cfg.get("tracking") is not None:
+        scorecard["mlflow_run_id"] = log_to_mlflow(cfg, scorecard, paths, output_dir / RUN_ID_FILE)
+    failed = [name for name, m in summary["metrics"].items() if m["passed"] is False]
+    log.info("audit %s: %s%s", suite.name, "FAILED " if failed else "passed", ", ".join(failed))
+    return scorecard, paths
+
+
+def _build_target(target: DictConfig | None) -> Any:
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    from csml.audit.adapters import BotAdapter
+
+    if target is None:
+        raise AuditConfigError("no bot to audit: choose one with target=<name> (conf/target/)")
+    try:
+        adapter = instantiate(target)
+    except InstantiationException as error:
+        raise AuditConfigError(f"target: cannot build the adapter ({error})") from None
+    if not isinstance(adapter, BotAdapter):
+        raise AuditConfigError(f"target: {type(adapter).__name__} is not a csml.audit.adapters.BotAdapter")
+    return adapter
+
+
+def _kb_texts(kb: DictConfig | None) -> list[str]:
+    if kb is None:
+        return []
+    from hydra.utils import instantiate
+
+    return [f"{e.title}\n{e.answer}\n{e.passage}" for e in instantiate(kb).load()]
+
+
+def _embedder(spec: DictConfig) -> Any:
+    from csml.audit.metrics import CachedEmbedder
+    from csml.bot.retrieval import load_encoder
+
+    return CachedEmbedder(load_encoder(str(spec.name_or_path), bool(spec.get("int8", False))))
+
+
+def audit_command(cfg: DictConfig) -> None:
+    """The ``csml audit`` entry point: exit 0 when every gate passes, 1 when one fails, 2 on config errors."""
+    try:
+        scorecard, paths = audit(cfg)
+    except AuditConfigError as error:
+        log.error("%s", error)
+        sys.exit(2)
+    print(paths["summary"].read_text(encoding="utf-8"))
+    print(f"scorecard: {paths['scorecard']}\nreport:    {paths['report']}")
+    if not scorecard["passed"]:
+        sys.exit(1)

@@ -1,0 +1,119 @@
+"""The audit runner: asks the bot every selected question, concurrently, and writes each reply as it
+arrives, so an interrupted audit resumes where it stopped.
+
+``replies.jsonl`` (in the audit's output folder) gets one line per answered question --
+``{"id", "request_key", "messages", "reply", "cached"}`` -- flushed as soon as the reply arrives. On a
+rerun into the same folder, a question whose id and request key (adapter identity + conversation) are
+already there is not asked again. Independently, a :class:`ReplyCache` keyed by request alone lets any
+later audit of the same bot reuse successful replies (``cache_dir``; failed requests are never cached).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from csml.audit.adapters import BotAdapter, BotReply
+from csml.audit.suite import AuditSample
+
+log = logging.getLogger(__name__)
+
+
+class ReplyCache:
+    """Successful bot replies keyed by request key, in ``<folder>/replies.jsonl`` (append-only).
+
+    Args:
+        folder: Where the cache lives; None disables it.
+    """
+
+    def __init__(self, folder: str | Path | None) -> None:
+        self.path = Path(folder) / "replies.jsonl" if folder else None
+        self.entries: dict[str, dict[str, Any]] = {}
+        if self.path and self.path.is_file():
+            self.entries = {row["request_key"]: row["reply"] for row in _read_jsonl(self.path)}
+
+    def get(self, key: str) -> BotReply | None:
+        """The cached reply for ``key``, or None."""
+        return BotReply.from_dict(self.entries[key]) if key in self.entries else None
+
+    def put(self, key: str, reply: BotReply) -> None:
+        """Stores a successful reply (failed ones are retried next time, not cached)."""
+        if self.path is None or not reply.ok or key in self.entries:
+            return
+        self.entries[key] = reply.to_dict()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps({"request_key": key, "reply": self.entries[key]}, ensure_ascii=False) + "\n")
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            log.warning("%s: skipping a truncated line (an interrupted write)", path)
+    return rows
+
+
+async def collect_replies(
+    adapter: BotAdapter,
+    samples: list[AuditSample],
+    replies_path: Path,
+    cache: ReplyCache | None = None,
+    concurrency: int = 8,
+    progress: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """Gets a reply for every sample, resuming from ``replies_path``; returns rows keyed by sample id.
+
+    Every row written is ``{"id", "request_key", "messages", "reply", "cached"}``; rows of earlier runs
+    whose request key no longer matches (another bot, an edited question) are ignored and asked again.
+    """
+    from tqdm.auto import tqdm
+
+    keys = {s.id: adapter.request_key(s.messages()) for s in samples}
+    done: dict[str, dict[str, Any]] = {}
+    if replies_path.is_file():
+        for row in _read_jsonl(replies_path):
+            if keys.get(row.get("id")) == row.get("request_key"):
+                done[row["id"]] = row
+    pending = [s for s in samples if s.id not in done]
+    if done:
+        log.info("resuming: %d of %d questions already answered in %s", len(done), len(samples), replies_path)
+    replies_path.parent.mkdir(parents=True, exist_ok=True)
+    semaphore = asyncio.Semaphore(max(1, int(concurrency)))
+    bar = tqdm(total=len(samples), initial=len(done), desc="audit", unit="q", disable=not progress)
+
+    async def ask(sample: AuditSample) -> dict[str, Any]:
+        key = keys[sample.id]
+        cached = cache.get(key) if cache else None
+        if cached is not None:
+            reply = cached
+        else:
+            async with semaphore:
+                reply = await adapter.send(sample.messages())
+            if cache:
+                cache.put(key, reply)
+        return {
+            "id": sample.id,
+            "request_key": key,
+            "messages": sample.messages(),
+            "reply": reply.to_dict(),
+            "cached": cached is not None,
+        }
+
+    try:
+        with replies_path.open("a", encoding="utf-8") as out:
+            for next_done in asyncio.as_completed([ask(s) for s in pending]):
+                row = await next_done
+                out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+                out.flush()
+                done[row["id"]] = row
+                bar.update(1)
+    finally:
+        bar.close()
+        await adapter.aclose()
+    return done

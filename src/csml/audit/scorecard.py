@@ -1,0 +1,311 @@
+"""Scoring replies and writing the scorecard: JSON, per-sample JSONL, Markdown, HTML and an MLflow run.
+
+Files in the audit's output folder (schema version :data:`SCHEMA_VERSION`):
+
+- ``scorecard.json``: ``schema_version``, ``passed``, ``suite`` (name, version, sha256, questions asked),
+  ``target`` (the adapter's identity), ``metrics`` (per metric: ``key`` = ``audit/<suite>/<metric>``,
+  ``value``, ``threshold``, ``direction``, ``passed``, ``n`` samples scored), ``counts`` (samples, errors
+  by kind, cached replies), ``by_category`` (each metric's value per question category), ``environment``
+  (csml and Python versions, packages, git commit, time) and ``config`` (resolved, secrets redacted).
+- ``samples.jsonl``: per sample the question fields, the reply, and ``scores`` -> ``{value, reason}``.
+- ``summary.md`` and ``report.html`` (self-contained: plots embedded as PNG).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import platform
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from csml.audit.adapters import BotReply
+from csml.audit.metrics import Metric
+from csml.audit.suite import AuditSample, Suite
+
+SCHEMA_VERSION = 1
+PASSED_TAG = "csml.audit.passed"
+
+
+@dataclass
+class ScoredSample:
+    """A sample, the bot's reply and every metric's result."""
+
+    sample: AuditSample
+    reply: BotReply
+    cached: bool
+    scores: dict[str, dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """One line of ``samples.jsonl``."""
+        reply = self.reply.to_dict()
+        reply["raw"] = reply["raw"] if len(json.dumps(reply["raw"], default=str)) < 20000 else "<truncated>"
+        return {**self.sample.to_dict(), "reply": reply, "cached": self.cached, "scores": self.scores}
+
+
+def score_samples(
+    metrics: list[Metric], samples: list[AuditSample], rows: dict[str, dict[str, Any]]
+) -> list[ScoredSample]:
+    """Scores every sample that has a reply row with every metric."""
+    scored = []
+    for sample in samples:
+        if sample.id not in rows:
+            continue
+        reply = BotReply.from_dict(rows[sample.id]["reply"])
+        scores = {}
+        for metric in metrics:
+            result = metric.score(sample, reply)
+            scores[metric.name] = {"value": result.value, "reason": result.reason}
+        scored.append(ScoredSample(sample, reply, bool(rows[sample.id].get("cached")), scores))
+    return scored
+
+
+def aggregate(suite: Suite, metrics: list[Metric], scored: list[ScoredSample]) -> dict[str, Any]:
+    """Suite-level values, gates and counts (the ``metrics``/``counts``/``by_category`` of the scorecard)."""
+    out: dict[str, Any] = {}
+    for metric in metrics:
+        values = [
+            s.scores[metric.name]["value"] for s in scored if s.scores[metric.name]["value"] is not None
+        ]
+        value = metric.aggregate(values)
+        out[metric.name] = {
+            "key": f"audit/{suite.name}/{metric.name}",
+            "value": value,
+            "threshold": metric.threshold,
+            "direction": metric.direction,
+            "passed": metric.passed(value),
+            "n": len(values),
+        }
+    categories = sorted({s.sample.category for s in scored})
+    by_category = {
+        category: {
+            metric.name: metric.aggregate(
+                [
+                    s.scores[metric.name]["value"]
+                    for s in scored
+                    if s.sample.category == category and s.scores[metric.name]["value"] is not None
+                ]
+            )
+            for metric in metrics
+        }
+        for category in categories
+    }
+    errors = Counter(s.reply.error.split(":")[0] for s in scored if s.reply.error)
+    counts = {
+        "samples": len(scored),
+        "errors": sum(errors.values()),
+        "errors_by_kind": dict(errors),
+        "cached": sum(s.cached for s in scored),
+    }
+    return {"metrics": out, "by_category": by_category, "counts": counts}
+
+
+def assert_passed(scorecard: dict[str, Any]) -> None:
+    """Raises ``AssertionError`` naming every failed gate (for pytest suites that run audits in CI)."""
+    failed = [
+        f"{name} {_fmt(m['value'])} (gate {_gate(m)})"
+        for name, m in scorecard["metrics"].items()
+        if m["passed"] is False
+    ]
+    if failed:
+        raise AssertionError(f"audit {scorecard['suite']['name']} failed: " + "; ".join(failed))
+
+
+def environment() -> dict[str, Any]:
+    """Versions, git commit and time of the audit."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from csml import __version__
+    from csml.train import git_commit
+
+    packages = {}
+    for name in ("httpx", "numpy", "sentence-transformers", "torch", "mlflow", "hydra-core"):
+        try:
+            packages[name] = version(name)
+        except PackageNotFoundError:
+            packages[name] = None
+    return {
+        "csml_version": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": packages,
+        "git_commit": git_commit(),
+        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def write_scorecard(scorecard: dict[str, Any], scored: list[ScoredSample], folder: Path) -> dict[str, Path]:
+    """Writes ``scorecard.json``, ``samples.jsonl``, ``summary.md`` and ``report.html`` into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "scorecard": folder / "scorecard.json",
+        "samples": folder / "samples.jsonl",
+        "summary": folder / "summary.md",
+        "report": folder / "report.html",
+    }
+    paths["scorecard"].write_text(json.dumps(scorecard, indent=2, default=str), encoding="utf-8")
+    with paths["samples"].open("w", encoding="utf-8") as out:
+        for sample in scored:
+            out.write(json.dumps(sample.to_dict(), ensure_ascii=False, default=str) + "\n")
+    paths["summary"].write_text(markdown_summary(scorecard), encoding="utf-8")
+    paths["report"].write_text(html_report(scorecard, scored), encoding="utf-8")
+    return paths
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _gate(entry: dict[str, Any]) -> str:
+    if entry["threshold"] is None:
+        return "–"
+    op = ">=" if entry["direction"] == "higher" else "<="
+    return f"{op} {_fmt(entry['threshold'])}"
+
+
+def _verdict(passed: bool | None) -> str:
+    return {True: "pass", False: "FAIL", None: "–"}[passed]
+
+
+def markdown_summary(scorecard: dict[str, Any]) -> str:
+    """A Markdown summary: verdict, bot, suite and the metric table."""
+    suite, counts = scorecard["suite"], scorecard["counts"]
+    lines = [
+        f"# Audit {suite['name']} v{suite['version']}: {'PASSED' if scorecard['passed'] else 'FAILED'}",
+        "",
+        f"- Bot: `{scorecard['target'].get('name')}` ({scorecard['target'].get('adapter')}, "
+        f"{scorecard['target'].get('url', 'in process')})",
+        f"- Questions: {counts['samples']} (errors {counts['errors']}, cached {counts['cached']})",
+        f"- git {scorecard['environment']['git_commit']}, csml {scorecard['environment']['csml_version']}, "
+        f"{scorecard['environment']['time']}",
+        "",
+        "| Metric | Value | Gate | Result | Samples |",
+        "|---|---|---|---|---|",
+    ]
+    for name, entry in scorecard["metrics"].items():
+        lines.append(
+            f"| {name} | {_fmt(entry['value'])} | {_gate(entry)} | {_verdict(entry['passed'])} | {entry['n']} |"
+        )
+    if counts["errors_by_kind"]:
+        lines += ["", "Errors: " + ", ".join(f"{k} {v}" for k, v in sorted(counts["errors_by_kind"].items()))]
+    return "\n".join(lines) + "\n"
+
+
+def _png(fig: Any) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _plots(scorecard: dict[str, Any], scored: list[ScoredSample]) -> list[tuple[str, str]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plots, seen = [], set()
+    for name in scorecard["metrics"]:
+        values = [s.scores[name]["value"] for s in scored if s.scores[name]["value"] is not None]
+        if len(set(values)) < 2 or tuple(values) in seen:  # latency p50 and p95 share their samples
+            continue
+        seen.add(tuple(values))
+        fig, ax = plt.subplots(figsize=(4.5, 2.8))
+        ax.hist(values, bins=20, color="#4878a8")
+        threshold = scorecard["metrics"][name]["threshold"]
+        if threshold is not None and not name.startswith("latency"):
+            ax.axvline(threshold, color="#c0392b", linestyle="--", label="gate")
+            ax.legend()
+        ax.set_title(name)
+        ax.set_ylabel("samples")
+        plots.append((name, _png(fig)))
+        plt.close(fig)
+    return plots
+
+
+def worst_cases(
+    scorecard: dict[str, Any], scored: list[ScoredSample], n: int = 10
+) -> list[tuple[str, ScoredSample]]:
+    """Up to ``n`` imperfect samples per quality metric, worst first (latency is left to the plots)."""
+    out = []
+    for name, entry in scorecard["metrics"].items():
+        if name.startswith("latency"):
+            continue
+        higher = entry["direction"] == "higher"
+        values = [(s.scores[name]["value"], s) for s in scored if s.scores[name]["value"] is not None]
+        imperfect = [(v, s) for v, s in values if (v < 1.0 if higher else v > 0.0)]
+        imperfect.sort(key=lambda pair: pair[0] if higher else -pair[0])
+        out += [(name, s) for _, s in imperfect[:n]]
+    return out
+
+
+def html_report(scorecard: dict[str, Any], scored: list[ScoredSample]) -> str:
+    """A self-contained HTML report: verdict, metric table, score distributions and worst cases."""
+    e = html.escape
+    suite = scorecard["suite"]
+    rows = "".join(
+        f"<tr><td>{e(name)}</td><td>{_fmt(m['value'])}</td><td>{e(_gate(m))}</td>"
+        f"<td class='{_verdict(m['passed'])}'>{_verdict(m['passed'])}</td><td>{m['n']}</td></tr>"
+        for name, m in scorecard["metrics"].items()
+    )
+    categories = scorecard["by_category"]
+    names = list(scorecard["metrics"])
+    by_cat = "".join(
+        f"<tr><td>{e(c)}</td>" + "".join(f"<td>{_fmt(values[n])}</td>" for n in names) + "</tr>"
+        for c, values in categories.items()
+    )
+    plots = "".join(
+        f"<figure><img alt='{e(n)}' src='{src}'></figure>" for n, src in _plots(scorecard, scored)
+    )
+    worst = "".join(
+        f"<tr><td>{e(name)}</td><td>{_fmt(s.scores[name]['value'])}</td><td>{e(s.sample.id)}</td>"
+        f"<td>{e(s.sample.question)}</td><td>{e(s.reply.text[:300] or str(s.reply.error))}</td>"
+        f"<td>{e(s.scores[name]['reason'])}</td></tr>"
+        for name, s in worst_cases(scorecard, scored)
+    )
+    verdict = "PASSED" if scorecard["passed"] else "FAILED"
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>csml audit {e(suite["name"])}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px;vertical-align:top}}.pass{{color:#1e7e34}}
+.FAIL{{color:#c0392b;font-weight:bold}}figure{{display:inline-block;margin:0.5em}}</style></head><body>
+<h1>Audit {e(suite["name"])} v{suite["version"]}: <span class="{"pass" if scorecard["passed"] else "FAIL"}">{verdict}</span></h1>
+<p>Bot <code>{e(str(scorecard["target"].get("name")))}</code> · {scorecard["counts"]["samples"]} questions ·
+errors {scorecard["counts"]["errors"]} · git {e(scorecard["environment"]["git_commit"])} ·
+{e(scorecard["environment"]["time"])}</p>
+<h2>Metrics</h2><table><tr><th>metric</th><th>value</th><th>gate</th><th>result</th><th>samples</th></tr>{rows}</table>
+<h2>By question category</h2><table><tr><th>category</th>{"".join(f"<th>{e(n)}</th>" for n in names)}</tr>{by_cat}</table>
+<h2>Score distributions</h2>{plots or "<p>No spread to plot.</p>"}
+<h2>Worst cases</h2><table><tr><th>metric</th><th>value</th><th>id</th><th>question</th><th>answer</th><th>reason</th></tr>{worst}</table>
+</body></html>
+"""
+
+
+def log_to_mlflow(cfg: Any, scorecard: dict[str, Any], paths: dict[str, Path], run_id_file: Path) -> str:
+    """Logs the audit as an MLflow run tagged ``csml.audit.passed``; returns the run id."""
+    import mlflow
+
+    from csml.tracking.runs import log_config, mlflow_run
+
+    tags = {
+        "csml.task": "audit",
+        "csml.audit.suite": scorecard["suite"]["name"],
+        "csml.audit.target": str(scorecard["target"].get("name")),
+        "csml.git_commit": scorecard["environment"]["git_commit"],
+        PASSED_TAG: str(scorecard["passed"]).lower(),
+    }
+    with mlflow_run(cfg.tracking, cfg.get("run_name"), run_id_file, tags, resume=False) as run:
+        log_config(cfg)
+        metrics = {m["key"]: m["value"] for m in scorecard["metrics"].values() if m["value"] is not None}
+        metrics[f"audit/{scorecard['suite']['name']}/samples"] = scorecard["counts"]["samples"]
+        mlflow.log_metrics(metrics)
+        mlflow.log_params({"audit.suite_sha256": scorecard["suite"]["sha256"]})
+        for path in paths.values():
+            mlflow.log_artifact(str(path), "audit")
+        mlflow.set_tag(PASSED_TAG, str(scorecard["passed"]).lower())
+        return run.info.run_id

@@ -1,0 +1,1 @@
+"""Plain ``nn.Module`` parts of the response models."""

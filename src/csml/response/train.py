@@ -1,0 +1,243 @@
+"""Retrieval training pipeline: ``train_retrieval(cfg)`` fine-tunes a bi-encoder, scores it against the
+untuned encoder on the same response banks, indexes every response, and logs and registers the model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+
+from csml.config import apply_offline_env
+
+log = logging.getLogger(__name__)
+
+RUN_ID_FILE = "mlflow_run.json"
+
+
+def gold_sets(records: list[Any], bank: list[str]) -> list[list[int]]:
+    """Per query, the bank indices of every response paired with the same (normalised) query."""
+    from csml.response.data import pair_key
+
+    position = {text: i for i, text in enumerate(bank)}
+    by_query: dict[str, set[int]] = {}
+    for r in records:
+        by_query.setdefault(pair_key(r.text), set()).add(position[r.response])
+    return [sorted(by_query[pair_key(r.text)]) for r in records]
+
+
+class CachedEmbedder:
+    """Texts -> embeddings through an encoder, remembering every text it has embedded (metrics reuse them)."""
+
+    def __init__(self, net: Any, tokenizer: Any, max_length: int) -> None:
+        self.net, self.tokenizer, self.max_length = net, tokenizer, max_length
+        self.cache: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self.cache))
+        if missing:
+            for text, emb in zip(
+                missing, self.net.encode_texts(missing, self.tokenizer, self.max_length), strict=True
+            ):
+                self.cache[text] = emb
+        return np.stack([self.cache[t] for t in texts])
+
+
+def evaluate_split(
+    records: list[Any],
+    encoders: dict[str, tuple[CachedEmbedder, CachedEmbedder]],
+    ks: list[int],
+    top_k: int,
+    similarity: CachedEmbedder | None,
+) -> tuple[dict[str, dict[str, float]], list[dict[str, Any]]]:
+    """Ranks the split's own response bank for each of its queries, with every encoder.
+
+    Args:
+        records: The split's pairs; the bank is their distinct responses.
+        encoders: Name -> (query embedder, response embedder); ``"model"`` is the fine-tuned one.
+        ks: Cut-offs of recall@k.
+        top_k: Retrievals kept per query in the per-sample rows.
+        similarity: Embedder of the embedding-similarity reply metric (``None`` skips it).
+
+    Returns:
+        Metrics per encoder (retrieval, then ``response/<metric>`` of the top-1 reply vs the reference),
+        and one per-sample row per query.
+    """
+    from csml.response.index import top_k as best_k
+    from csml.response.metrics import (
+        default_response_metrics,
+        gold_ranks,
+        placeholder_check,
+        retrieval_metrics,
+    )
+
+    bank = list(dict.fromkeys(r.response for r in records))
+    gold = gold_sets(records, bank)
+    references = [r.response for r in records]
+    metrics: dict[str, dict[str, float]] = {}
+    samples = [
+        {
+            "id": r.id,
+            "query": r.text,
+            "reference": r.response,
+            "stage": r.stage.value,
+            "channel": r.channel.value,
+        }
+        for r in records
+    ]
+    for name, (query_embed, response_embed) in encoders.items():
+        scores = query_embed([r.text for r in records]) @ response_embed(bank).T
+        ranks = gold_ranks(scores, gold)
+        values, indices = best_k(scores, top_k)
+        top1 = [bank[row[0]] for row in indices]
+        metrics[name] = retrieval_metrics(ranks, ks)
+        for metric in default_response_metrics(similarity):
+            metrics[name][f"response/{metric.name}"] = metric.score(top1, references).value
+        for sample, rank, row, row_scores, best in zip(samples, ranks, indices, values, top1, strict=True):
+            check = placeholder_check(best, sample["reference"])
+            sample[name] = {
+                "rank": int(rank),
+                "top_k": [
+                    {"response": bank[j], "score": round(float(s), 4)}
+                    for j, s in zip(row, row_scores, strict=True)
+                ],
+                "placeholders_missing": list(check.missing),
+                "placeholders_invented": list(check.invented),
+            }
+    return metrics, samples
+
+
+def train_retrieval(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
+    """Fits ``cfg.response_model`` on ``cfg.response_data``, evaluates it and its untuned backbone, tracks it.
+
+    Metrics: ``<split>/recall_at_<k>``, ``<split>/mrr`` and ``<split>/response/<metric>`` of the fine-tuned model,
+    the same under ``<split>/baseline/`` for the untuned backbone. Each split is ranked against its own
+    responses (held out from training by the group split).
+
+    Returns:
+        The metrics and the objects built (datamodule, model, trainer, run id, model folder, index,
+        registered model version).
+    """
+    import lightning as L
+    import mlflow
+    from hydra.utils import instantiate
+    from transformers import AutoTokenizer
+
+    from csml.response.components.bi_encoder import BiEncoder
+    from csml.response.index import ResponseIndex
+    from csml.response.pyfunc import log_response_model
+    from csml.tracking.runs import log_config, log_dataset_identity, mlflow_run
+    from csml.train import _load_best_weights, git_commit
+
+    apply_offline_env(cfg.offline)
+    L.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    backbone = str(cfg.response_model.backbone)
+
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    datamodule = instantiate(cfg.response_data, tokenizer=tokenizer)
+    datamodule.setup()
+    splits = datamodule.splits
+    identity = splits.identity()
+    log.info(
+        "data %s: %s pairs, %d distinct responses",
+        identity["name"],
+        identity["rows"],
+        identity["distinct_responses"],
+    )
+    model = instantiate(cfg.response_model)
+
+    tags = {
+        "csml.task": cfg.task_name,
+        "csml.model_kind": "response_retrieval",
+        "csml.git_commit": git_commit(),
+    }
+    resumed = (output_dir / RUN_ID_FILE).is_file()
+    with mlflow_run(cfg.tracking, cfg.get("run_name"), output_dir / RUN_ID_FILE, tags) as run:
+        log_config(cfg, resumed=resumed)
+        log_dataset_identity(identity)
+        callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+        logger = instantiate(cfg.logger, run_id=run.info.run_id) if cfg.get("logger") else False
+        trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
+        trainer.fit(model, datamodule=datamodule)
+        if trainer.interrupted:
+            mlflow.set_tag("csml.status", "interrupted")
+            return {}, {"run_id": run.info.run_id, "trainer": trainer}
+        best = _load_best_weights(trainer, model)
+        net = model.net.cpu().eval()
+        baseline = BiEncoder.from_pretrained(backbone).eval()
+        q_len, r_len = datamodule.query_max_length, datamodule.response_max_length
+        encoders = {
+            "model": (CachedEmbedder(net, tokenizer, q_len), CachedEmbedder(net, tokenizer, r_len)),
+            "baseline": (
+                CachedEmbedder(baseline, tokenizer, q_len),
+                CachedEmbedder(baseline, tokenizer, r_len),
+            ),
+        }
+        evaluation = cfg.evaluation
+        similarity = encoders["baseline"][1] if evaluation.embedding_similarity else None
+        metrics: dict[str, float] = {}
+        evaluation_dir = output_dir / "evaluation"
+        evaluation_dir.mkdir(parents=True, exist_ok=True)
+        for split in evaluation.splits:
+            per_encoder, samples = evaluate_split(
+                splits[split], encoders, list(evaluation.ks), int(evaluation.top_k), similarity
+            )
+            for name, values in per_encoder.items():
+                prefix = split if name == "model" else f"{split}/{name}"
+                metrics.update({f"{prefix}/{key}": value for key, value in values.items()})
+            metrics[f"{split}/bank_size"] = float(len({r.response for r in splits[split]}))
+            path = evaluation_dir / f"{split}_retrievals.jsonl"
+            path.write_text(
+                "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples), encoding="utf-8"
+            )
+            mlflow.log_artifact(str(path), "evaluation")
+        mlflow.log_metrics(metrics)
+        (evaluation_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        if best:
+            mlflow.log_artifact(best, "checkpoints")
+
+        bank = splits.responses()
+        split_of = {r.response: split for split in ("train", "validation", "test") for r in splits[split]}
+        index = ResponseIndex(
+            encoders["model"][1](bank),
+            bank,
+            meta=[{"source": splits.name, "split": split_of[t]} for t in bank],
+        )
+        card = {
+            "backbone": backbone,
+            "query_max_length": q_len,
+            "response_max_length": r_len,
+            "dataset_sha256": identity["sha256"],
+            "bank_size": len(bank),
+        }
+        model_dir = net.save(output_dir / "model", tokenizer, card)
+        index.save(model_dir / "index")
+        examples = [r.text for r in splits["test"][:3]]
+        registered = cfg.tracking.registered_model_name if cfg.tracking.register else None
+        info = log_response_model(model_dir, examples, registered)
+        headline = {
+            k: round(v, 4) for k, v in metrics.items() if k.startswith("test/") and "response/" not in k
+        }
+        log.info("metrics: %s", headline)
+        log.info(
+            "MLflow run %s; model %s%s",
+            run.info.run_id,
+            info.model_uri,
+            f" registered as {registered}" if registered else "",
+        )
+        return metrics, {
+            "datamodule": datamodule,
+            "model": model,
+            "trainer": trainer,
+            "run_id": run.info.run_id,
+            "model_dir": model_dir,
+            "index": index,
+            "model_info": info,
+            "registered_version": info.registered_model_version,
+        }
