@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
 from csml.config import config_dir
@@ -78,3 +79,11 @@ def test_cli_exits_2_on_overrides_that_do_not_compose(override: str, capsys) -> 
         main(["train", override])
     assert exited.value.code == 2
     assert "config error" in capsys.readouterr().err
+
+
+def test_class_weights_weigh_named_labels_and_reject_unknown_ones(make_cfg) -> None:
+    cfg = make_cfg("model.class_weights={oos: 3.0}")
+    module = instantiate(cfg.model, labels=["refund", "oos"])
+    assert module.loss_fn.weight.tolist() == [1.0, 3.0]
+    with pytest.raises(InstantiationException, match="does not have"):
+        instantiate(cfg.model, labels=["refund", "delivery"])

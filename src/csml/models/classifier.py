@@ -28,6 +28,7 @@ class SequenceClassifier(L.LightningModule):
         head_lr_multiplier: The randomly initialised head learns this many times faster than the encoder.
         warmup_ratio: Fraction of training steps with a linear learning-rate warmup.
         label_smoothing: Cross-entropy label smoothing.
+        class_weights: Cross-entropy weight of named labels (``{oos: 3.0}``); unnamed labels weigh 1.
     """
 
     def __init__(
@@ -41,18 +42,28 @@ class SequenceClassifier(L.LightningModule):
         head_lr_multiplier: float = 1.0,
         warmup_ratio: float = 0.1,
         label_smoothing: float = 0.0,
+        class_weights: dict[str, float] | None = None,
     ) -> None:
         super().__init__()
         # Plain containers (not OmegaConf's) so checkpoints load with torch.load(weights_only=True).
         labels = [str(label) for label in labels]
         lora = OmegaConf.to_container(lora) if isinstance(lora, DictConfig) else lora
+        class_weights = {str(k): float(v) for k, v in (class_weights or {}).items()} or None
+        unknown = sorted(set(class_weights or {}) - set(labels))
+        if unknown:
+            raise ValueError(f"model.class_weights names labels the data does not have: {unknown}")
         self.save_hyperparameters(ignore=["optimizer"], logger=False)
         self.optimizer_factory = optimizer
         self.labels = labels
         self.net = EncoderClassifier.from_pretrained(
             backbone, len(labels), pooling=pooling, dropout=dropout, lora=lora
         )
-        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        weight = (
+            torch.tensor([(class_weights or {}).get(label, 1.0) for label in labels])
+            if class_weights
+            else None
+        )
+        self.loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
         self._val_logits: list[torch.Tensor] = []
         self._val_labels: list[torch.Tensor] = []
 
