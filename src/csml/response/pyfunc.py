@@ -15,9 +15,8 @@ import numpy as np
 import pandas as pd
 
 from csml.response.placeholders import fill_placeholders, find_placeholders
+from csml.tracking.pyfunc import DEFAULT_TOP_K, log_text_model, texts_from_input
 
-PIP_REQUIREMENTS = ["torch", "transformers", "numpy", "pandas", "mlflow"]
-DEFAULT_TOP_K = 5
 OUTPUT_COLUMNS = ["response", "score", "response_id", "placeholders", "top_k_responses", "top_k_scores"]
 
 
@@ -33,12 +32,9 @@ class ResponseSelectorModel(mlflow.pyfunc.PythonModel):
 
     def load(self, model_dir: str | Path) -> ResponseSelectorModel:
         """Loads a saved model folder (encoder, tokenizer, card, ``index/``)."""
-        import torch
-
         from csml.response.components.bi_encoder import BiEncoder
         from csml.response.index import ResponseIndex
 
-        torch.set_grad_enabled(False)
         self.net, self.tokenizer, self.card = BiEncoder.load(model_dir)
         self.index = ResponseIndex.load(Path(model_dir) / "index")
         return self
@@ -50,7 +46,7 @@ class ResponseSelectorModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input, params=None):
         """``model_input``: a DataFrame with a ``text`` column (the query, or the conversation so far), a
         list of strings, or one string. ``params``: ``top_k``."""
-        texts = _texts(model_input)
+        texts = texts_from_input(model_input)
         top_k = int((params or {}).get("top_k", DEFAULT_TOP_K))
         scores, indices = self.index.search(self.embed(texts), top_k)
         rows = []
@@ -69,40 +65,9 @@ class ResponseSelectorModel(mlflow.pyfunc.PythonModel):
         return pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
 
 
-def _texts(model_input: Any) -> list[str]:
-    if isinstance(model_input, pd.DataFrame):
-        if "text" not in model_input.columns:
-            raise ValueError(f"input DataFrame needs a 'text' column; found {list(model_input.columns)}")
-        values = model_input["text"].tolist()
-    elif isinstance(model_input, str):
-        values = [model_input]
-    else:
-        values = list(model_input)
-    for i, value in enumerate(values):
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError(f"input row {i}: 'text' must be a non-empty string, got {value!r}")
-    return values
-
-
 def log_response_model(model_dir: Path, example_texts: list[str], registered_model_name: str | None) -> Any:
     """Logs a saved retrieval model folder as a pyfunc with signature and input example; registers it."""
-    from mlflow.models import infer_signature
-
-    import csml
-
-    example = pd.DataFrame({"text": example_texts})
-    output = ResponseSelectorModel().load(model_dir).predict(None, example)
-    signature = infer_signature(example, output, params={"top_k": DEFAULT_TOP_K})
-    return mlflow.pyfunc.log_model(
-        name="model",
-        python_model=ResponseSelectorModel(),
-        artifacts={"model": str(model_dir)},
-        code_paths=[str(Path(csml.__file__).parent)],
-        signature=signature,
-        input_example=example,
-        pip_requirements=PIP_REQUIREMENTS,
-        registered_model_name=registered_model_name,
-    )
+    return log_text_model(ResponseSelectorModel(), model_dir, example_texts, registered_model_name)
 
 
 __all__ = ["ResponseSelectorModel", "fill_placeholders", "log_response_model"]

@@ -43,7 +43,7 @@ class TextClassifierModel(mlflow.pyfunc.PythonModel):
         """``model_input``: a DataFrame with a ``text`` column, a list of strings, or one string."""
         from csml.metrics.oos import predict_with_oos
 
-        texts = _texts(model_input)
+        texts = texts_from_input(model_input)
         top_k = int((params or {}).get("top_k", DEFAULT_TOP_K))
         probs = self.predict_proba(texts)
         oos_label = self.card.get("oos_label")
@@ -70,7 +70,8 @@ class TextClassifierModel(mlflow.pyfunc.PythonModel):
         return pd.DataFrame(rows, columns=["label", "confidence", "top_k_labels", "top_k_scores"])
 
 
-def _texts(model_input: Any) -> list[str]:
+def texts_from_input(model_input: Any) -> list[str]:
+    """The texts of a pyfunc input: a DataFrame with a ``text`` column, a list of strings, or one string."""
     if isinstance(model_input, pd.DataFrame):
         if "text" not in model_input.columns:
             raise ValueError(
@@ -89,18 +90,24 @@ def _texts(model_input: Any) -> list[str]:
     return values
 
 
-def log_classifier(model_dir: Path, example_texts: list[str], registered_model_name: str | None) -> Any:
-    """Logs a saved classifier folder as a pyfunc with signature and input example, and registers it."""
+def log_text_model(
+    python_model: Any, model_dir: Path, example_texts: list[str], registered_model_name: str | None
+) -> Any:
+    """Logs a saved csml model folder as a pyfunc (text in) with signature and input example; registers it.
+
+    ``python_model`` is a csml ``PythonModel`` with a ``load(model_dir)`` method; the signature is inferred
+    from its predictions on ``example_texts``. The logged model carries a copy of the ``csml`` package.
+    """
     from mlflow.models import infer_signature
 
     import csml
 
     example = pd.DataFrame({"text": example_texts})
-    output = TextClassifierModel().load(model_dir).predict(None, example)
+    output = type(python_model)().load(model_dir).predict(None, example)
     signature = infer_signature(example, output, params={"top_k": DEFAULT_TOP_K})
     return mlflow.pyfunc.log_model(
         name="model",
-        python_model=TextClassifierModel(),
+        python_model=python_model,
         artifacts={"model": str(model_dir)},
         code_paths=[str(Path(csml.__file__).parent)],
         signature=signature,
@@ -108,3 +115,8 @@ def log_classifier(model_dir: Path, example_texts: list[str], registered_model_n
         pip_requirements=PIP_REQUIREMENTS,
         registered_model_name=registered_model_name,
     )
+
+
+def log_classifier(model_dir: Path, example_texts: list[str], registered_model_name: str | None) -> Any:
+    """Logs a saved classifier folder as a pyfunc with signature and input example, and registers it."""
+    return log_text_model(TextClassifierModel(), model_dir, example_texts, registered_model_name)
