@@ -66,10 +66,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     with mlflow_run(cfg.tracking, cfg.get("run_name"), output_dir / RUN_ID_FILE, tags) as run:
         log_config(cfg, resumed=resumed)
         log_dataset_identity(identity)
-        callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-        logger = instantiate(cfg.logger, run_id=run.info.run_id) if cfg.get("logger") else False
-        trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer = fit(cfg, model, datamodule, run.info.run_id, ckpt_path)
         if trainer.interrupted:
             log.warning(
                 "training interrupted; resume with: csml train ... hydra.run.dir=%s ckpt_path=last",
@@ -78,7 +75,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             mlflow.set_tag("csml.status", "interrupted")
             return {}, {"run_id": run.info.run_id, "trainer": trainer}
 
-        best = _load_best_weights(trainer, model)
+        best = load_best_weights(trainer, model)
         evaluation = evaluate(
             {
                 split: (datamodule.splits[split], model.predict_proba(datamodule.eval_dataloader(split)))
@@ -128,7 +125,19 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         }
 
 
-def _load_best_weights(trainer: Any, model: Any) -> str | None:
+def fit(cfg: DictConfig, model: Any, datamodule: Any, run_id: str, ckpt_path: str | None) -> Any:
+    """Builds the Trainer of ``cfg.trainer`` with ``cfg.callbacks`` and ``cfg.logger`` (writing into MLflow
+    run ``run_id``) and fits ``model``, resuming from ``ckpt_path`` if given; returns the trainer."""
+    from hydra.utils import instantiate
+
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    logger = instantiate(cfg.logger, run_id=run_id) if cfg.get("logger") else False
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    return trainer
+
+
+def load_best_weights(trainer: Any, model: Any) -> str | None:
     """Restores the best checkpoint's weights into ``model`` (if checkpointing ran); returns its path."""
     import torch
 

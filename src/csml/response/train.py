@@ -16,8 +16,6 @@ from csml.config import apply_offline_env
 
 log = logging.getLogger(__name__)
 
-RUN_ID_FILE = "mlflow_run.json"
-
 
 def gold_sets(records: list[Any], bank: list[str]) -> list[list[int]]:
     """Per query, the bank indices of every response paired with the same (normalised) query."""
@@ -131,7 +129,7 @@ def train_retrieval(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     from csml.response.index import ResponseIndex
     from csml.response.pyfunc import log_response_model
     from csml.tracking.runs import log_config, log_dataset_identity, mlflow_run
-    from csml.train import _load_best_weights, git_commit
+    from csml.train import RUN_ID_FILE, fit, git_commit, load_best_weights, resolve_checkpoint
 
     apply_offline_env(cfg.offline)
     L.seed_everything(cfg.seed, workers=True)
@@ -161,14 +159,13 @@ def train_retrieval(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     with mlflow_run(cfg.tracking, cfg.get("run_name"), output_dir / RUN_ID_FILE, tags) as run:
         log_config(cfg, resumed=resumed)
         log_dataset_identity(identity)
-        callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-        logger = instantiate(cfg.logger, run_id=run.info.run_id) if cfg.get("logger") else False
-        trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
-        trainer.fit(model, datamodule=datamodule)
+        trainer = fit(
+            cfg, model, datamodule, run.info.run_id, resolve_checkpoint(cfg.get("ckpt_path"), output_dir)
+        )
         if trainer.interrupted:
             mlflow.set_tag("csml.status", "interrupted")
             return {}, {"run_id": run.info.run_id, "trainer": trainer}
-        best = _load_best_weights(trainer, model)
+        best = load_best_weights(trainer, model)
         net = model.net.cpu().eval()
         baseline = BiEncoder.from_pretrained(backbone).eval()
         q_len, r_len = datamodule.query_max_length, datamodule.response_max_length
