@@ -13,6 +13,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 
 from csml.models.components.encoder_classifier import EncoderClassifier
+from csml.models.schedules import linear_warmup_decay
 
 
 class SequenceClassifier(L.LightningModule):
@@ -99,16 +100,12 @@ class SequenceClassifier(L.LightningModule):
         optimizer = self.optimizer_factory(params=encoder)
         base_lr = optimizer.param_groups[0]["lr"]
         optimizer.add_param_group({"params": head, "lr": base_lr * self.hparams.head_lr_multiplier})
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        warmup = int(total * self.hparams.warmup_ratio)
-
-        def schedule(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            return max(0.0, (total - step) / max(1, total - warmup))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": linear_warmup_decay(
+                optimizer, self.trainer.estimated_stepping_batches, self.hparams.warmup_ratio
+            ),
+        }
 
     @torch.inference_mode()
     def predict_proba(self, batches: Iterable[dict[str, torch.Tensor]]) -> np.ndarray:

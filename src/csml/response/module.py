@@ -10,6 +10,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from csml.models.schedules import linear_warmup_decay
 from csml.response.components.bi_encoder import BiEncoder
 
 
@@ -90,13 +91,9 @@ class RetrievalModule(L.LightningModule):
             optimizer.add_param_group(
                 {"params": [self.log_scale], "lr": self.hparams.temperature_lr, "weight_decay": 0.0}
             )
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        warmup = int(total * self.hparams.warmup_ratio)
-
-        def schedule(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            return max(0.0, (total - step) / max(1, total - warmup))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": linear_warmup_decay(
+                optimizer, self.trainer.estimated_stepping_batches, self.hparams.warmup_ratio
+            ),
+        }
