@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,33 @@ def smoke_overrides() -> tuple[str, ...]:
         "trainer.enable_progress_bar=false",
         "trainer.accelerator=cpu",
     )
+
+
+StartBotServer = Callable[..., tuple[str, Path]]
+
+
+@pytest.fixture(scope="module")
+def start_bot_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartBotServer]:
+    """Starts reference bots (real HTTP on 127.0.0.1) with config overrides; each call returns the bot's URL
+    and its reply log. Servers stop at the end of the module; the knowledge-base embedding cache is shared."""
+    from csml.bot.app import create_app
+    from csml.bot.server import BackgroundServer
+
+    cache = tmp_path_factory.mktemp("kb_cache")
+    with ExitStack() as stack:
+
+        def start(*overrides: str) -> tuple[str, Path]:
+            out = tmp_path_factory.mktemp("bot")
+            cfg = compose(
+                "serve",
+                [
+                    f"paths.run_dir={out / 'runs'}",
+                    f"paths.output_dir={out}",
+                    f"bot.retrieval.cache_dir={cache}",
+                    *overrides,
+                ],
+            )
+            server = stack.enter_context(BackgroundServer(create_app(cfg)))
+            return server.url, Path(cfg.bot.reply_log)
+
+        yield start

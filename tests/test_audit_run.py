@@ -3,47 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from omegaconf import DictConfig
 
-from csml.bot.app import create_app
-from csml.bot.server import BackgroundServer
 from csml.config import compose
 
-StartBot = Callable[..., tuple[str, Path]]
 LIMIT = 6  # questions per audit: 4 policy, 1 off-topic, 1 false-premise (stratified)
 
 
 @pytest.fixture(scope="module")
-def start_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartBot]:
-    """Starts a reference bot with overrides; returns its URL and its reply log (one line per request)."""
-    cache = tmp_path_factory.mktemp("kb_cache")
-    with ExitStack() as stack:
-
-        def start(*overrides: str) -> tuple[str, Path]:
-            out = tmp_path_factory.mktemp("bot")
-            cfg = compose(
-                "serve",
-                [
-                    f"paths.run_dir={out}",
-                    f"paths.output_dir={out}",
-                    f"bot.retrieval.cache_dir={cache}",
-                    *overrides,
-                ],
-            )
-            server = stack.enter_context(BackgroundServer(create_app(cfg)))
-            return server.url, Path(cfg.bot.reply_log)
-
-        yield start
-
-
-@pytest.fixture(scope="module")
-def bot(start_bot: StartBot) -> tuple[str, Path]:
-    return start_bot()
+def bot(start_bot_server: Callable[..., tuple[str, Path]]) -> tuple[str, Path]:
+    return start_bot_server()
 
 
 @pytest.fixture(scope="module")
@@ -145,10 +118,12 @@ def test_cli_exit_codes(bot: tuple[str, Path], tmp_path: Path, mlflow_db: Path) 
     assert misconfigured.value.code == 2
 
 
-def test_bot_errors_are_recorded_per_sample(start_bot: StartBot, tmp_path: Path) -> None:
+def test_bot_errors_are_recorded_per_sample(
+    start_bot_server: Callable[..., tuple[str, Path]], tmp_path: Path
+) -> None:
     from csml.audit.run import audit
 
-    url, reply_log = start_bot("bot.faults.error_rate=1.0")
+    url, reply_log = start_bot_server("bot.faults.error_rate=1.0")
     scorecard, paths = audit(audit_cfg(url, tmp_path / "errors", "target.retries=1", "target.backoff_s=0.01"))
     assert scorecard["passed"] is False
     assert scorecard["counts"]["errors_by_kind"] == {"http_500": LIMIT}
@@ -161,11 +136,11 @@ def test_bot_errors_are_recorded_per_sample(start_bot: StartBot, tmp_path: Path)
     assert all(r["reply"]["attempts"] == 2 and r["reply"]["status"] == 500 for r in rows)
     assert requests_seen(reply_log) == 2 * LIMIT  # one retry each
 
-    url, _ = start_bot("bot.faults.malformed_rate=1.0")
+    url, _ = start_bot_server("bot.faults.malformed_rate=1.0")
     scorecard, _ = audit(audit_cfg(url, tmp_path / "malformed", "target.retries=0"))
     assert scorecard["counts"]["errors_by_kind"] == {"malformed_json": LIMIT}
 
-    url, _ = start_bot("bot.faults.latency_ms=1000")
+    url, _ = start_bot_server("bot.faults.latency_ms=1000")
     slow = ("target.timeout_s=0.2", "target.retries=1", "target.backoff_s=0.01")
     scorecard, paths = audit(audit_cfg(url, tmp_path / "slow", *slow))
     assert scorecard["counts"]["errors_by_kind"] == {"timeout": LIMIT}

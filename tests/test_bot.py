@@ -14,10 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from csml.bot.app import create_app
-from csml.bot.server import BackgroundServer
 from csml.bot.settings import Messages
-from csml.config import compose
 
 PASSWORD_QUESTION = "I forgot my password, how do I get back into my account?"
 DUE_AMOUNT_QUESTION = "My bill says I owe money, how much is due on my subscription?"
@@ -28,25 +25,13 @@ StartBot = Callable[..., tuple[httpx.Client, Path]]
 
 
 @pytest.fixture(scope="module")
-def start_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartBot]:
+def start_bot(start_bot_server: Callable[..., tuple[str, Path]]) -> Iterator[StartBot]:
     """Starts a bot server with config overrides; returns a client on it and its reply-log path."""
-    cache = tmp_path_factory.mktemp("kb_cache")
     with ExitStack() as stack:
 
         def start(*overrides: str) -> tuple[httpx.Client, Path]:
-            out = tmp_path_factory.mktemp("bot")
-            cfg = compose(
-                "serve",
-                [
-                    f"paths.run_dir={out / 'runs'}",
-                    f"paths.output_dir={out}",
-                    f"bot.retrieval.cache_dir={cache}",
-                    *overrides,
-                ],
-            )
-            server = stack.enter_context(BackgroundServer(create_app(cfg)))
-            client = stack.enter_context(httpx.Client(base_url=server.url, timeout=60))
-            return client, Path(cfg.bot.reply_log)
+            url, reply_log = start_bot_server(*overrides)
+            return stack.enter_context(httpx.Client(base_url=url, timeout=60)), reply_log
 
         yield start
 
