@@ -37,7 +37,14 @@ def audit(cfg: DictConfig, adapter: Any = None) -> tuple[dict[str, Any], dict[st
     """
     from csml.audit.metrics import build_metric
     from csml.audit.runner import ReplyCache, collect_replies
-    from csml.audit.scorecard import aggregate, environment, log_to_mlflow, score_samples, write_scorecard
+    from csml.audit.scorecard import (
+        SCHEMA_VERSION,
+        aggregate,
+        environment,
+        log_to_mlflow,
+        score_samples,
+        write_scorecard,
+    )
     from csml.audit.suite import load_suite, select
     from csml.config import apply_offline_env
     from csml.tracking.runs import redact
@@ -50,10 +57,13 @@ def audit(cfg: DictConfig, adapter: Any = None) -> tuple[dict[str, Any], dict[st
 
     kb_texts = _kb_texts(cfg.get("knowledge_base"))
     embedder = cache(lambda: _embedder(cfg.embedder))
-    context = {"abstain_patterns": suite.abstain_patterns, "kb_texts": kb_texts}
+    judge = OmegaConf.to_container(cfg.judge, resolve=True) if cfg.get("judge") else None
+    context = {"abstain_patterns": suite.abstain_patterns, "kb_texts": kb_texts, "judge": judge}
     metrics = [build_metric(spec, embedder, **context) for spec in suite.metrics]
 
-    samples = select(suite.samples(), cfg.get("limit"), int(cfg.seed))
+    data_dirs = {"data_dir": cfg.paths.data_dir, "external_data_dir": cfg.paths.get("external_data_dir")}
+    all_samples = suite.samples(data_dirs)
+    samples = select(all_samples, cfg.get("limit"), int(cfg.seed))
     log.info("audit %s: %d questions to %s (%s)", suite.name, len(samples), adapter.name, output_dir)
     rows = asyncio.run(
         collect_replies(
@@ -69,12 +79,12 @@ def audit(cfg: DictConfig, adapter: Any = None) -> tuple[dict[str, Any], dict[st
     summary = aggregate(suite, metrics, scored)
     gates = [m["passed"] for m in summary["metrics"].values() if m["passed"] is not None]
     scorecard = {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "passed": all(gates),
         "suite": {
             "name": suite.name,
             "version": suite.version,
-            "sha256": suite.sha256(),
+            "sha256": suite.sha256(all_samples),
             "questions": len(samples),
             "limit": cfg.get("limit"),
             "seed": int(cfg.seed),
@@ -122,6 +132,21 @@ def _embedder(spec: DictConfig) -> Any:
     from csml.bot.retrieval import load_encoder
 
     return CachedEmbedder(load_encoder(str(spec.name_or_path), bool(spec.get("int8", False))))
+
+
+def assert_audit(suite: str, *overrides: str, adapter: Any = None) -> dict[str, Any]:
+    """Runs ``csml audit suite=<suite> <overrides>`` in process and raises ``AssertionError`` naming every
+    failed gate; returns the scorecard. For pytest suites that gate a bot in CI::
+
+        def test_support_bot_passes_escalation_audit(tmp_path):
+            assert_audit("escalation", "target.url=http://127.0.0.1:8000", f"paths.output_dir={tmp_path}")
+    """
+    from csml.audit.scorecard import assert_passed
+    from csml.config import compose
+
+    scorecard, _ = audit(compose("audit", [f"suite={suite}", *overrides]), adapter=adapter)
+    assert_passed(scorecard)
+    return scorecard
 
 
 def audit_command(cfg: DictConfig) -> None:

@@ -5,7 +5,8 @@ Files in the audit's output folder (schema version :data:`SCHEMA_VERSION`):
 - ``scorecard.json``: ``schema_version``, ``passed``, ``suite`` (name, version, sha256, questions asked),
   ``target`` (the adapter's identity), ``metrics`` (per metric: ``key`` = ``audit/<suite>/<metric>``,
   ``value``, ``threshold``, ``direction``, ``passed``, ``n`` samples scored), ``counts`` (samples, errors
-  by kind, cached replies), ``by_category`` (each metric's value per question category), ``environment``
+  by kind, cached replies), ``by_category``, ``by_stage``, ``by_channel`` (per question category, journey
+  stage and channel: samples and each metric's value), ``environment``
   (csml and Python versions, packages, git commit, time) and ``config`` (resolved, secrets redacted).
 - ``samples.jsonl``: per sample the question fields, the reply, and ``scores`` -> ``{value, reason}``.
 - ``summary.md`` and ``report.html`` (self-contained: plots embedded as PNG).
@@ -25,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from csml.audit.adapters import BotReply
-from csml.audit.metrics import Metric
+from csml.audit.metrics import Metric, MetricResult
 from csml.audit.suite import AuditSample, Suite
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PASSED_TAG = "csml.audit.passed"
 
 
@@ -51,50 +52,55 @@ class ScoredSample:
 def score_samples(
     metrics: list[Metric], samples: list[AuditSample], rows: dict[str, dict[str, Any]]
 ) -> list[ScoredSample]:
-    """Scores every sample that has a reply row with every metric."""
+    """Scores every sample that has a reply row with every metric (each metric first sees every pair)."""
+    pairs = [(s, BotReply.from_dict(rows[s.id]["reply"])) for s in samples if s.id in rows]
+    for metric in metrics:
+        metric.prepare(pairs)
     scored = []
-    for sample in samples:
-        if sample.id not in rows:
-            continue
-        reply = BotReply.from_dict(rows[sample.id]["reply"])
+    for sample, reply in pairs:
         scores = {}
         for metric in metrics:
             result = metric.score(sample, reply)
             scores[metric.name] = {"value": result.value, "reason": result.reason}
+            if result.data is not None:
+                scores[metric.name]["data"] = result.data
         scored.append(ScoredSample(sample, reply, bool(rows[sample.id].get("cached")), scores))
     return scored
 
 
+BREAKDOWNS = ("category", "stage", "channel")
+"""Sample fields scores are broken down by (``by_category``, ``by_stage``, ``by_channel``)."""
+
+
+def _aggregate(metric: Metric, scored: list[ScoredSample]) -> tuple[float | None, int]:
+    results = [MetricResult(**s.scores[metric.name]) for s in scored]
+    return metric.aggregate_results(results), sum(r.value is not None for r in results)
+
+
 def aggregate(suite: Suite, metrics: list[Metric], scored: list[ScoredSample]) -> dict[str, Any]:
-    """Suite-level values, gates and counts (the ``metrics``/``counts``/``by_category`` of the scorecard)."""
+    """Suite-level values, gates and counts (the ``metrics``, ``counts`` and ``by_<field>`` of the
+    scorecard; samples without a stage or channel are left out of those breakdowns)."""
     out: dict[str, Any] = {}
     for metric in metrics:
-        values = [
-            s.scores[metric.name]["value"] for s in scored if s.scores[metric.name]["value"] is not None
-        ]
-        value = metric.aggregate(values)
+        value, n = _aggregate(metric, scored)
         out[metric.name] = {
             "key": f"audit/{suite.name}/{metric.name}",
             "value": value,
             "threshold": metric.threshold,
             "direction": metric.direction,
             "passed": metric.passed(value),
-            "n": len(values),
+            "n": n,
         }
-    categories = sorted({s.sample.category for s in scored})
-    by_category = {
-        category: {
-            metric.name: metric.aggregate(
-                [
-                    s.scores[metric.name]["value"]
-                    for s in scored
-                    if s.sample.category == category and s.scores[metric.name]["value"] is not None
-                ]
-            )
-            for metric in metrics
+    breakdowns = {}
+    for field in BREAKDOWNS:
+        groups = sorted({getattr(s.sample, field) for s in scored} - {None})
+        breakdowns[f"by_{field}"] = {
+            group: {
+                "samples": len(members := [s for s in scored if getattr(s.sample, field) == group]),
+                **{metric.name: _aggregate(metric, members)[0] for metric in metrics},
+            }
+            for group in groups
         }
-        for category in categories
-    }
     errors = Counter(s.reply.error.split(":")[0] for s in scored if s.reply.error)
     counts = {
         "samples": len(scored),
@@ -102,7 +108,7 @@ def aggregate(suite: Suite, metrics: list[Metric], scored: list[ScoredSample]) -
         "errors_by_kind": dict(errors),
         "cached": sum(s.cached for s in scored),
     }
-    return {"metrics": out, "by_category": by_category, "counts": counts}
+    return {"metrics": out, **breakdowns, "counts": counts}
 
 
 def assert_passed(scorecard: dict[str, Any]) -> None:
@@ -152,7 +158,8 @@ def write_scorecard(scorecard: dict[str, Any], scored: list[ScoredSample], folde
     with paths["samples"].open("w", encoding="utf-8") as out:
         for sample in scored:
             out.write(json.dumps(sample.to_dict(), ensure_ascii=False, default=str) + "\n")
-    paths["summary"].write_text(markdown_summary(scorecard), encoding="utf-8")
+    summary = markdown_summary(scorecard) + markdown_worst_cases(scorecard, scored)
+    paths["summary"].write_text(summary, encoding="utf-8")
     paths["report"].write_text(html_report(scorecard, scored), encoding="utf-8")
     return paths
 
@@ -195,7 +202,29 @@ def markdown_summary(scorecard: dict[str, Any]) -> str:
         )
     if counts["errors_by_kind"]:
         lines += ["", "Errors: " + ", ".join(f"{k} {v}" for k, v in sorted(counts["errors_by_kind"].items()))]
+    names = [n for n in scorecard["metrics"] if not n.startswith("latency")]
+    for field in BREAKDOWNS:
+        groups = scorecard.get(f"by_{field}") or {}
+        if len(groups) < 2:
+            continue
+        lines += ["", f"## By {field}", "", f"| {field} | samples | " + " | ".join(names) + " |"]
+        lines.append("|---" * (len(names) + 2) + "|")
+        for group, values in groups.items():
+            cells = " | ".join(_fmt(values.get(n)) for n in names)
+            lines.append(f"| {group} | {values.get('samples', '–')} | {cells} |")
     return "\n".join(lines) + "\n"
+
+
+def markdown_worst_cases(scorecard: dict[str, Any], scored: list[ScoredSample], n: int = 3) -> str:
+    """The worst ``n`` samples of each quality metric as a Markdown list (appended to ``summary.md``)."""
+    lines = []
+    for name, sample in worst_cases(scorecard, scored, n):
+        text = (sample.reply.text or str(sample.reply.error)).replace("\n", " ")[:160]
+        lines.append(
+            f"- **{name}** {_fmt(sample.scores[name]['value'])} `{sample.sample.id}`: "
+            f"{sample.sample.question[:100]!r} -> {text!r} ({sample.scores[name]['reason'][:160]})"
+        )
+    return "\n## Worst cases\n\n" + "\n".join(lines) + "\n" if lines else ""
 
 
 def _png(fig: Any) -> str:
@@ -229,6 +258,32 @@ def _plots(scorecard: dict[str, Any], scored: list[ScoredSample]) -> list[tuple[
     return plots
 
 
+def _bars(scorecard: dict[str, Any], field: str) -> list[tuple[str, str]]:
+    """Bar charts of each gated metric per group of ``field`` (groups of two or more only)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = scorecard.get(f"by_{field}") or {}
+    if len(groups) < 2:
+        return []
+    plots = []
+    for name, entry in scorecard["metrics"].items():
+        values = {g: v.get(name) for g, v in groups.items() if v.get(name) is not None}
+        if entry["threshold"] is None or len(values) < 2:
+            continue
+        fig, ax = plt.subplots(figsize=(4.5, 0.4 * len(values) + 1.2))
+        ax.barh(list(values), list(values.values()), color="#4878a8")
+        ax.axvline(entry["threshold"], color="#c0392b", linestyle="--", label="gate")
+        ax.invert_yaxis()
+        ax.set_title(f"{name} by {field}")
+        ax.legend(loc="lower right")
+        plots.append((f"{name} by {field}", _png(fig)))
+        plt.close(fig)
+    return plots
+
+
 def worst_cases(
     scorecard: dict[str, Any], scored: list[ScoredSample], n: int = 10
 ) -> list[tuple[str, ScoredSample]]:
@@ -254,12 +309,23 @@ def html_report(scorecard: dict[str, Any], scored: list[ScoredSample]) -> str:
         f"<td class='{_verdict(m['passed'])}'>{_verdict(m['passed'])}</td><td>{m['n']}</td></tr>"
         for name, m in scorecard["metrics"].items()
     )
-    categories = scorecard["by_category"]
     names = list(scorecard["metrics"])
-    by_cat = "".join(
-        f"<tr><td>{e(c)}</td>" + "".join(f"<td>{_fmt(values[n])}</td>" for n in names) + "</tr>"
-        for c, values in categories.items()
-    )
+    breakdowns = ""
+    for field in BREAKDOWNS:
+        groups = scorecard.get(f"by_{field}") or {}
+        if not groups:
+            continue
+        body = "".join(
+            f"<tr><td>{e(g)}</td><td>{values.get('samples', '–')}</td>"
+            + "".join(f"<td>{_fmt(values.get(n))}</td>" for n in names)
+            + "</tr>"
+            for g, values in groups.items()
+        )
+        head = "".join(f"<th>{e(n)}</th>" for n in names)
+        breakdowns += (
+            f"<h2>By {e(field)}</h2><table><tr><th>{e(field)}</th><th>samples</th>{head}</tr>{body}</table>"
+        )
+        breakdowns += "".join(f"<figure><img alt='{e(n)}' src='{src}'></figure>" for n, src in _bars(scorecard, field))
     plots = "".join(
         f"<figure><img alt='{e(n)}' src='{src}'></figure>" for n, src in _plots(scorecard, scored)
     )
@@ -279,7 +345,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px;vertical-align:top}}
 errors {scorecard["counts"]["errors"]} · git {e(scorecard["environment"]["git_commit"])} ·
 {e(scorecard["environment"]["time"])}</p>
 <h2>Metrics</h2><table><tr><th>metric</th><th>value</th><th>gate</th><th>result</th><th>samples</th></tr>{rows}</table>
-<h2>By question category</h2><table><tr><th>category</th>{"".join(f"<th>{e(n)}</th>" for n in names)}</tr>{by_cat}</table>
+{breakdowns}
 <h2>Score distributions</h2>{plots or "<p>No spread to plot.</p>"}
 <h2>Worst cases</h2><table><tr><th>metric</th><th>value</th><th>id</th><th>question</th><th>answer</th><th>reason</th></tr>{worst}</table>
 </body></html>

@@ -6,7 +6,8 @@ thresholds and directions, and the phrases that count as abstaining. Schema (``a
     name: rag_abcd
     version: 1
     description: ...
-    questions: questions.jsonl
+    questions: questions.jsonl          # or a list of files and builders run at audit time:
+    # questions: [questions.jsonl, {build: airline_complaints, params: {limit: 60}}]
     abstain_patterns: ["don't know", ...]
     metrics:
       groundedness: {threshold: 0.9, direction: higher, params: {sentence_threshold: 0.55}}
@@ -44,6 +45,13 @@ class AuditSample:
         reference_contexts: Passages a correct answer is grounded in.
         reference_source: Knowledge-base entry id the answer comes from (``abcd:refund_initiate``).
         source: Where the question comes from (dataset and row, or ``csml-written``).
+        incorrect_answers: Known wrong answers (TruthfulQA's false beliefs), for reasons and reports.
+        expected_intent: The labelled intent (``oos`` for out-of-scope), for NLU suites.
+        should_escalate: Whether a human must take over (angry or out-of-scope customers), for escalation
+            suites; None when the suite does not say.
+        group: Paraphrase group: samples sharing it ask the same thing and should get the same answer.
+        stage: Customer-journey stage (:class:`csml.records.JourneyStage` value), scores are broken down by it.
+        channel: Channel (:class:`csml.records.Channel` value), scores are broken down by it.
     """
 
     id: str
@@ -55,6 +63,12 @@ class AuditSample:
     reference_contexts: tuple[str, ...] = ()
     reference_source: str | None = None
     source: str = ""
+    incorrect_answers: tuple[str, ...] = ()
+    expected_intent: str | None = None
+    should_escalate: bool | None = None
+    group: str | None = None
+    stage: str | None = None
+    channel: str | None = None
 
     def messages(self) -> list[dict[str, str]]:
         """The conversation sent to the bot."""
@@ -63,22 +77,56 @@ class AuditSample:
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable fields."""
         out = asdict(self)
-        out["history"] = list(self.history)
-        out["reference_contexts"] = list(self.reference_contexts)
+        for name in _LISTS:
+            out[name] = list(getattr(self, name))
+        for name in _WRITTEN_WHEN_SET:
+            if out[name] in (None, []):
+                del out[name]
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AuditSample:
-        """Inverse of :meth:`to_dict`; unknown keys are an error naming them."""
+        """Inverse of :meth:`to_dict`; unknown keys, missing or mistyped fields and stage/channel values
+        that are not :mod:`csml.records` members are errors naming the field, expected and found."""
+        if not isinstance(data, dict):
+            raise AuditConfigError(f"expected a JSON object, found {type(data).__name__}")
         known = set(cls.__dataclass_fields__)
         if unknown := sorted(set(data) - known):
-            raise AuditConfigError(
-                f"question {data.get('id')!r}: unknown fields {unknown}; allowed {sorted(known)}"
-            )
+            raise AuditConfigError(f"unknown fields {unknown}; allowed {sorted(known)}")
+        for name in ("id", "question"):
+            if not isinstance(data.get(name), str) or not data[name].strip():
+                raise AuditConfigError(
+                    f"field {name!r}: expected a non-empty string, found {data.get(name)!r}"
+                )
+        for name, kinds in _TYPES.items():
+            if data.get(name) is not None and not isinstance(data[name], kinds):
+                expected = " or ".join(k.__name__ for k in kinds)
+                raise AuditConfigError(f"field {name!r}: expected {expected}, found {data[name]!r}")
+        from csml.records import Channel, JourneyStage
+
+        for name, kind in (("stage", JourneyStage), ("channel", Channel)):
+            allowed = [member.value for member in kind]
+            if data.get(name) is not None and data[name] not in allowed:
+                raise AuditConfigError(f"field {name!r}: expected one of {allowed}, found {data[name]!r}")
         values = dict(data)
-        values["history"] = tuple(values.get("history") or ())
-        values["reference_contexts"] = tuple(values.get("reference_contexts") or ())
+        for name in _LISTS:
+            values[name] = tuple(values.get(name) or ())
         return cls(**values)
+
+
+_LISTS = ("history", "reference_contexts", "incorrect_answers")
+_WRITTEN_WHEN_SET = ("incorrect_answers", "expected_intent", "should_escalate", "group", "stage", "channel")
+"""Fields a question file only carries when the suite uses them (NLU, escalation, paraphrases, journey)."""
+_TYPES: dict[str, tuple[type, ...]] = {
+    "answerable": (bool,),
+    "should_escalate": (bool,),
+    "category": (str,),
+    "history": (list,),
+    "reference_contexts": (list,),
+    "incorrect_answers": (list,),
+    "expected_intent": (str,),
+    "group": (str,),
+}
 
 
 @dataclass(frozen=True)
@@ -93,6 +141,17 @@ class MetricSpec:
 
 
 @dataclass(frozen=True)
+class QuestionSource:
+    """One entry of a suite's ``questions``: a JSONL file of the suite folder, or a builder of
+    :data:`csml.audit.questions.BUILDERS` run at audit time (for data csml may not redistribute, read
+    from ``paths.external_data_dir``) with its params."""
+
+    file: str | None = None
+    build: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Suite:
     """A parsed ``suite.yaml`` and its questions."""
 
@@ -100,34 +159,78 @@ class Suite:
     version: int
     description: str
     folder: Path
-    questions_file: str
+    questions: tuple[QuestionSource, ...]
     metrics: tuple[MetricSpec, ...]
     abstain_patterns: tuple[str, ...] = ()
 
-    def samples(self) -> list[AuditSample]:
-        """Every question of the suite, in file order; ids must be unique."""
-        path = self.folder / self.questions_file
+    def samples(self, data_dirs: dict[str, Any] | None = None) -> list[AuditSample]:
+        """Every question of the suite, sources in order; ids must be unique across sources.
+
+        Args:
+            data_dirs: Keyword arguments for builders (``data_dir``, ``external_data_dir``).
+        """
+        samples, seen = [], {}
+        for source in self.questions:
+            for where, sample in self._read(source, data_dirs or {}):
+                if sample.id in seen:
+                    raise AuditConfigError(
+                        f"{where}: duplicate id {sample.id!r} (first in {seen[sample.id]})"
+                    )
+                seen[sample.id] = where
+                samples.append(sample)
+        return samples
+
+    def _read(self, source: QuestionSource, data_dirs: dict[str, Any]) -> list[tuple[str, AuditSample]]:
+        if source.build is not None:
+            from csml.audit.questions import run_builder
+
+            built = run_builder(source.build, source.params, data_dirs)
+            return [(f"suite {self.name!r}, builder {source.build!r}", s) for s in built]
+        path = self.folder / str(source.file)
         if not path.is_file():
             raise AuditConfigError(f"suite {self.name!r}: question set {path} does not exist")
-        samples, seen = [], set()
+        out = []
         for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             if not line.strip():
                 continue
             try:
-                sample = AuditSample.from_dict(json.loads(line))
+                out.append((f"{path}, line {line_no}", AuditSample.from_dict(json.loads(line))))
             except json.JSONDecodeError as error:
                 raise AuditConfigError(f"{path}, line {line_no}: not JSON ({error})") from None
-            if sample.id in seen:
-                raise AuditConfigError(f"{path}, line {line_no}: duplicate id {sample.id!r}")
-            seen.add(sample.id)
-            samples.append(sample)
-        return samples
+            except (AuditConfigError, TypeError) as error:
+                raise AuditConfigError(f"{path}, line {line_no}: {error}") from None
+        return out
 
-    def sha256(self) -> str:
-        """Hash of the suite definition and its question set (logged with every scorecard)."""
+    def sha256(self, samples: list[AuditSample] | None = None) -> str:
+        """Hash of the suite definition and its question files, plus the questions builders made (logged
+        with every scorecard)."""
         digest = hashlib.sha256((self.folder / "suite.yaml").read_bytes())
-        digest.update((self.folder / self.questions_file).read_bytes())
+        for source in self.questions:
+            if source.file is not None:
+                digest.update((self.folder / source.file).read_bytes())
+        if any(source.build for source in self.questions):
+            digest.update(json.dumps([s.to_dict() for s in samples or []], sort_keys=True).encode())
         return digest.hexdigest()
+
+
+def _question_sources(name: str, spec: Any) -> tuple[QuestionSource, ...]:
+    entries = spec if isinstance(spec, list) else [spec]
+    sources = []
+    for index, entry in enumerate(entries):
+        if isinstance(entry, str):
+            sources.append(QuestionSource(file=entry))
+        elif (
+            isinstance(entry, dict)
+            and isinstance(entry.get("build"), str)
+            and set(entry) <= {"build", "params"}
+        ):
+            sources.append(QuestionSource(build=entry["build"], params=dict(entry.get("params") or {})))
+        else:
+            raise AuditConfigError(
+                f"suite {name!r}, questions[{index}]: expected a file name or {{build: <builder>, params: {{..}}}}, "
+                f"found {entry!r}"
+            )
+    return tuple(sources)
 
 
 def load_suite(name: str, suites_dir: str | Path, overrides: dict[str, Any] | None = None) -> Suite:
@@ -176,7 +279,7 @@ def load_suite(name: str, suites_dir: str | Path, overrides: dict[str, Any] | No
         version=int(spec.get("version", 1)),
         description=str(spec.get("description", "")),
         folder=folder,
-        questions_file=str(spec.get("questions", "questions.jsonl")),
+        questions=_question_sources(name, spec.get("questions", "questions.jsonl")),
         metrics=tuple(metrics),
         abstain_patterns=tuple(spec.get("abstain_patterns") or ()),
     )

@@ -5,7 +5,7 @@ request naming the section, and the section's first instruction rephrased in the
 records its section as reference answer, context and source. Unanswerable questions are written by csml:
 off-topic requests and false premises about the policy manual (fees, channels and rules it never states).
 
-    python -m csml.audit.questions            # rewrites audits/rag_abcd/questions.jsonl
+    python -m csml.audit.questions rag_abcd   # rewrites audits/rag_abcd/questions.jsonl
 """
 
 from __future__ import annotations
@@ -14,8 +14,12 @@ import json
 import random
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from csml.audit.suite import AuditSample
+
+if TYPE_CHECKING:
+    from csml.bot.kb import KBEntry
 
 OFF_TOPIC = (
     "What is the capital of Australia?",
@@ -69,24 +73,30 @@ def _customer_voice(instruction: str) -> str | None:
     return text + "."
 
 
-def build_abcd_questions(abcd_root: str | Path, seed: int = 0) -> list[AuditSample]:
-    """The ``rag_abcd`` question set: two questions per policy section, then the unanswerable ones."""
+ASKS = ("Can you help me with {x}?", "I need help with {x}, what should I do?", "How does {x} work?")
+"""Question templates naming a policy section."""
 
+
+def _sections(abcd_root: str | Path) -> list[tuple[str, str, list[str], str, KBEntry]]:
+    """``(flow, subflow, instructions, flow description, KB entry)`` of every ABCD policy section."""
     from csml.bot.kb import AbcdGuidelines
 
-    rng = random.Random(seed)
     guidelines = json.loads((Path(abcd_root) / "guidelines.json").read_text(encoding="utf-8"))
     sections = [
-        (flow, name, sub["instructions"])
+        (flow, name, sub["instructions"], guidelines[flow]["description"])
         for flow, spec in guidelines.items()
         for name, sub in spec["subflows"].items()
     ]
     entries = AbcdGuidelines(str(abcd_root)).load()
-    asks = ("Can you help me with {x}?", "I need help with {x}, what should I do?", "How does {x} work?")
+    return [(*section, entry) for section, entry in zip(sections, entries, strict=True)]
+
+
+def build_abcd_questions(abcd_root: str | Path, seed: int = 0) -> list[AuditSample]:
+    """The ``rag_abcd`` question set: two questions per policy section, then the unanswerable ones."""
+    rng = random.Random(seed)
     samples = []
-    for (flow, name, instructions), entry in zip(sections, entries, strict=True):
-        description = guidelines[flow]["description"]
-        phrasing = rng.choice(asks).format(x=f"{name.lower()} ({description})")
+    for flow, name, instructions, description, entry in _sections(abcd_root):
+        phrasing = rng.choice(ASKS).format(x=f"{name.lower()} ({description})")
         questions = [("ask", phrasing)]
         if instructions and (voiced := _customer_voice(instructions[0])):
             questions.append(("voice", voiced))
@@ -116,16 +126,29 @@ def build_abcd_questions(abcd_root: str | Path, seed: int = 0) -> list[AuditSamp
     return samples
 
 
-def write_questions(samples: list[AuditSample], path: str | Path) -> None:
-    """Writes a question set as JSONL (one :class:`AuditSample` a line)."""
-    text = "".join(json.dumps(s.to_dict(), ensure_ascii=False) + "\n" for s in samples)
-    Path(path).write_text(text, encoding="utf-8")
-
-
-if __name__ == "__main__":
-    from csml.config import project_root
-
-    root = project_root()
-    write_questions(
-        build_abcd_questions(root / "data" / "abcd"), root / "audits" / "rag_abcd" / "questions.jsonl"
-    )
+def build_abcd_paraphrases(abcd_root: str | Path, sections: int = 20, seed: int = 0) -> list[AuditSample]:
+    """Paraphrase groups: for ``sections`` policy sections drawn with ``seed``, every :data:`ASKS`
+    template and the customer-voice instruction, sharing the section id as ``group``."""
+    chosen = _sections(abcd_root)
+    chosen = [chosen[i] for i in sorted(random.Random(seed).sample(range(len(chosen)), sections))]
+    samples = []
+    for flow, name, instructions, description, entry in chosen:
+        questions = [
+            (f"ask{n}", ask.format(x=f"{name.lower()} ({description})")) for n, ask in enumerate(ASKS)
+        ]
+        if instructions and (voiced := _customer_voice(instructions[0])):
+            questions.append(("voice", voiced))
+        for template, question in questions:
+            samples.append(
+                AuditSample(
+                    id=f"paraphrase:{entry.id}:{template}",
+                    question=question,
+                    category="paraphrase",
+                    group=entry.id,
+                    reference_answer=entry.answer,
+                    reference_contexts=(entry.passage,),
+                    reference_source=entry.id,
+                    source=f"abcd/guidelines.json: {flow} > {name} (template {template}, seed {seed}; MIT)",
+                )
+            )
+    return samples

@@ -1,0 +1,87 @@
+"""Audit metrics: the interface and registry (:mod:`.base`) and the metrics suites name, by family.
+
+- :mod:`.rag`: ``groundedness``, ``answer_correctness``
+- :mod:`.hallucination`: ``fabricated_entities``, ``unsupported_sentences``, ``abstention``,
+  ``false_abstention``, ``paraphrase_consistency``
+- :mod:`.nlu`: ``intent_accuracy``, ``intent_macro_f1``, ``oos_recall``, ``oos_precision``
+- :mod:`.escalation`: ``escalation_recall``, ``false_escalation_rate``
+- :mod:`.operational`: ``latency_p50_ms``, ``latency_p95_ms``, ``error_rate``, ``timeout_rate``
+- :mod:`.ragas_metrics`: ``ragas_context_precision``, ``ragas_context_recall``, ``ragas_string_similarity``,
+  ``ragas_rouge`` (offline); ``ragas_faithfulness``, ``ragas_response_relevancy``,
+  ``ragas_answer_correctness`` (with a judge endpoint)
+
+Offline by default: semantic similarity comes from an :class:`Embedder` (MiniLM,
+:func:`csml.config.minilm_path`). A stronger judge (issue 6) plugs in as another embedder or metric.
+"""
+
+from csml.audit.metrics.base import (
+    METRICS,
+    CachedEmbedder,
+    Embedder,
+    Metric,
+    MetricResult,
+    abstained,
+    build_metric,
+    register,
+    sentences,
+)
+from csml.audit.metrics.escalation import EscalationRecall, FalseEscalationRate, escalated
+from csml.audit.metrics.hallucination import (
+    Abstention,
+    FabricatedEntities,
+    FalseAbstention,
+    ParaphraseConsistency,
+    UnsupportedSentences,
+    extract_facts,
+)
+from csml.audit.metrics.nlu import IntentAccuracy, IntentMacroF1, OosPrecision, OosRecall
+from csml.audit.metrics.operational import ErrorRate, LatencyP50, LatencyPercentile, TimeoutRate
+from csml.audit.metrics.rag import AnswerCorrectness, Groundedness, token_f1
+from csml.audit.metrics.ragas_metrics import (
+    RagasAnswerCorrectness,
+    RagasContextPrecision,
+    RagasContextRecall,
+    RagasFaithfulness,
+    RagasResponseRelevancy,
+    RagasRouge,
+    RagasStringSimilarity,
+)
+
+__all__ = [
+    "METRICS",
+    "Abstention",
+    "AnswerCorrectness",
+    "CachedEmbedder",
+    "Embedder",
+    "ErrorRate",
+    "EscalationRecall",
+    "FabricatedEntities",
+    "FalseAbstention",
+    "FalseEscalationRate",
+    "Groundedness",
+    "IntentAccuracy",
+    "IntentMacroF1",
+    "LatencyP50",
+    "LatencyPercentile",
+    "Metric",
+    "MetricResult",
+    "OosPrecision",
+    "OosRecall",
+    "ParaphraseConsistency",
+    "RagasAnswerCorrectness",
+    "RagasContextPrecision",
+    "RagasContextRecall",
+    "RagasFaithfulness",
+    "RagasResponseRelevancy",
+    "RagasRouge",
+    "RagasStringSimilarity",
+    "TimeoutRate",
+    "UnsupportedSentences",
+    "abstained",
+    "build_metric",
+    "escalated",
+    "extract_facts",
+    "register",
+    "sentences",
+    "token_f1",
+]

@@ -1,0 +1,164 @@
+"""The metric interface and registry: classes with injected dependencies, a pure per-sample score, a
+threshold and direction.
+
+Each metric scores one (sample, reply) pair to a :class:`MetricResult` (a value and the reason for it,
+or ``value=None`` when the metric does not apply: an unanswerable question for correctness, a failed
+request for groundedness) and aggregates the per-sample results to the suite-level figure gated on.
+Register a metric with :func:`register`; suites name metrics by their registry name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from csml.audit.suite import AuditConfigError, AuditSample, MetricSpec
+
+if TYPE_CHECKING:
+    from csml.audit.adapters import BotReply
+
+
+class Embedder(Protocol):
+    """Anything that maps texts to unit-norm vectors (``csml.bot.retrieval.Encoder`` is one)."""
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class CachedEmbedder:
+    """Wraps an :class:`Embedder` so each distinct text is encoded once per audit (contexts repeat)."""
+
+    def __init__(self, embedder: Embedder, batch_size: int = 64) -> None:
+        self.embedder = embedder
+        self.batch_size = batch_size
+        self.vectors: dict[str, np.ndarray] = {}
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-norm embeddings of ``texts`` (rows in order)."""
+        new = list(dict.fromkeys(t for t in texts if t not in self.vectors))
+        if new:
+            for text, vector in zip(new, self.embedder.encode(new), strict=True):
+                self.vectors[text] = vector
+        return np.stack([self.vectors[t] for t in texts])
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """A metric's value for one sample (None = not applicable), why, and any labels the aggregate needs
+    (``{"expected": ..., "predicted": ...}`` for macro-F1)."""
+
+    value: float | None
+    reason: str
+    data: dict[str, Any] | None = None
+
+
+class Metric(ABC):
+    """Base of audit metrics.
+
+    Args:
+        threshold: The gate on the aggregate (None: reported, not gated).
+        direction: ``higher`` or ``lower`` is better.
+
+    Class attributes:
+        name: Registry name.
+        needs_embedder: Whether the constructor takes an ``embedder``.
+    """
+
+    name: str = ""
+    needs_embedder: bool = False
+
+    def __init__(self, threshold: float | None = None, direction: str = "higher") -> None:
+        self.threshold = threshold
+        self.direction = direction
+
+    def prepare(self, pairs: Sequence[tuple[AuditSample, BotReply]]) -> None:
+        """Sees every (sample, reply) of the audit before scoring (metrics comparing samples use it)."""
+        return None
+
+    @abstractmethod
+    def score(self, sample: AuditSample, reply: BotReply) -> MetricResult:
+        """Scores one sample; must not raise for a bad reply (return None with the reason)."""
+
+    def aggregate(self, values: list[float]) -> float | None:
+        """The suite-level value from the applicable per-sample values (mean by default)."""
+        return float(np.mean(values)) if values else None
+
+    def aggregate_results(self, results: Sequence[MetricResult]) -> float | None:
+        """The suite-level value from per-sample results; :meth:`aggregate` of the applicable values unless
+        a metric needs more than the values (macro-F1 needs the labels)."""
+        return self.aggregate([r.value for r in results if r.value is not None])
+
+    def passed(self, value: float | None) -> bool | None:
+        """Whether an aggregate meets the threshold (None: no threshold, or no value to judge)."""
+        if self.threshold is None or value is None:
+            return None
+        return value >= self.threshold if self.direction == "higher" else value <= self.threshold
+
+
+METRICS: dict[str, type[Metric]] = {}
+
+
+def register(cls: type[Metric]) -> type[Metric]:
+    """Class decorator adding a metric to :data:`METRICS` under ``cls.name``."""
+    if not (isinstance(cls, type) and issubclass(cls, Metric)):
+        raise TypeError(f"{cls!r} is not a Metric subclass")
+    if cls.name in METRICS:
+        raise ValueError(f"metric name {cls.name!r} is already registered by {METRICS[cls.name].__name__}")
+    METRICS[cls.name] = cls
+    return cls
+
+
+def build_metric(spec: MetricSpec, embedder: Callable[[], Embedder], **context: Any) -> Metric:
+    """Instantiates ``spec``; ``embedder`` is called only for metrics that need one.
+
+    Raises:
+        AuditConfigError: unknown metric (with the closest name) or bad params.
+    """
+    if spec.name not in METRICS:
+        close = difflib.get_close_matches(spec.name, METRICS, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise AuditConfigError(f"unknown metric {spec.name!r}.{hint} Known: {sorted(METRICS)}")
+    cls = METRICS[spec.name]
+    kwargs: dict[str, Any] = dict(spec.params)
+    if cls.needs_embedder:
+        kwargs["embedder"] = embedder()
+    accepted = inspect.signature(cls.__init__).parameters
+    for key, value in context.items():
+        if key in accepted:
+            kwargs.setdefault(key, value)
+    if spec.direction is not None:
+        kwargs["direction"] = spec.direction
+    try:
+        return cls(threshold=spec.threshold, **kwargs)
+    except TypeError as error:
+        raise AuditConfigError(f"metric {spec.name!r}: bad params {sorted(spec.params)} ({error})") from None
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def sentences(text: str) -> list[str]:
+    """Sentences of ``text`` with at least one word of 3+ letters."""
+    return [s.strip() for s in _SENTENCE.split(text) if re.search(r"[A-Za-z]{3}", s)]
+
+
+def _skip(sample: AuditSample, reply: BotReply, answerable_only: bool = True) -> str | None:
+    if not reply.ok:
+        return f"no answer to score ({reply.error})"
+    if answerable_only and not sample.answerable:
+        return "unanswerable question"
+    return None
+
+
+def abstained(reply: BotReply, patterns: Sequence[str]) -> bool:
+    """Whether the reply declines to answer: the bot says so, escalates, or says an abstain phrase."""
+    if reply.abstained or reply.escalated:
+        return True
+    text = reply.text.lower()
+    return any(p.lower() in text for p in patterns)

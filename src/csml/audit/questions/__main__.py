@@ -1,0 +1,27 @@
+"""Rewrites the bundled question files of the audit suites from ``data/`` (all, or those named).
+
+python -m csml.audit.questions                    # every suite of csml.audit.questions.BUNDLED
+python -m csml.audit.questions nlu_clinc150 escalation
+"""
+
+from __future__ import annotations
+
+import sys
+
+from csml.audit.questions import BUNDLED, write_questions
+from csml.config import project_root
+
+
+def main(names: list[str]) -> None:
+    root = project_root()
+    for name in names or sorted(BUNDLED):
+        if name not in BUNDLED:
+            sys.exit(f"no bundled question set for suite {name!r}; known: {sorted(BUNDLED)}")
+        file, build = BUNDLED[name]
+        samples = build(root / "data")
+        write_questions(samples, root / "audits" / name / file)
+        print(f"{name}: {len(samples)} questions -> audits/{name}/{file}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
