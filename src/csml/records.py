@@ -39,7 +39,7 @@ class Channel(str, Enum):
     SOCIAL = "social"
 
 
-LABEL_FIELDS = ("intent", "sentiment")
+LABEL_FIELDS = ("intent", "sentiment", "grounded")
 """Record fields a classifier can be trained to predict (``data.label_field`` in config)."""
 
 
@@ -55,6 +55,8 @@ class Record:
         channel: Channel the utterance came through.
         intent: Intent label, if the dataset has one (``"oos"`` marks out-of-scope in CLINC150).
         sentiment: Sentiment label (``"negative"``, ``"neutral"``, ``"positive"``), if the dataset has one.
+        grounded: ``"supported"`` or ``"unsupported"`` for groundedness pairs (``text`` holds the claim and its
+            knowledge; see :mod:`csml.judge.data`).
         customer_id: Optional id of the customer.
         conversation_id: Optional id of the conversation the utterance belongs to.
         timestamp: Optional ISO-8601 timestamp.
@@ -70,6 +72,7 @@ class Record:
     channel: Channel
     intent: str | None = None
     sentiment: str | None = None
+    grounded: str | None = None
     customer_id: str | None = None
     conversation_id: str | None = None
     timestamp: str | None = None
@@ -78,7 +81,7 @@ class Record:
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def label(self, label_field: str) -> str | None:
-        """Returns the value of the label field a model is trained on (``"intent"`` or ``"sentiment"``)."""
+        """Returns the value of the label field a model is trained on (one of ``LABEL_FIELDS``)."""
         if label_field not in LABEL_FIELDS:
             raise ValueError(f"label_field must be one of {LABEL_FIELDS}, got {label_field!r}")
         return getattr(self, label_field)

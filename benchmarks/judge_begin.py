@@ -1,0 +1,114 @@
+"""The groundedness judge on BEGIN's Wizard-of-Wikipedia test split, beside two judge-free baselines.
+
+Every method scores each (knowledge, response) pair of ``begin_test_wow.tsv`` -- a source the judge is not
+trained on (``conf/data/groundedness.yaml`` trains on CMU-DoG and TopicalChat) -- and predicts "supported"
+when its score reaches a threshold chosen, for each method alike, to maximise balanced accuracy on the
+validation split of the judge's training data (WoW dev plus held-out knowledge-base passages). Methods:
+
+- ``judge``: csml's cross-encoder through :class:`csml.judge.judge.GroundednessJudge` (claim splitting,
+  knowledge windows, weakest-claim answer score), as the audits use it;
+- ``embedding_similarity``: cosine of the packaged MiniLM's embeddings of response and knowledge;
+- ``lexical_overlap``: share of the response's content words found in the knowledge.
+
+Prints balanced accuracy, F1 of each class, AUROC, and the judge's CPU speed in (knowledge, response) pairs/s.
+Goals (issue 6): judge balanced accuracy >= 0.75; >= 50 pairs/s on 2 CPU cores.
+
+    .venv/bin/python benchmarks/judge_begin.py --model runs/judge_groundedness/<run folder>/model
+    .venv/bin/python benchmarks/judge_begin.py --model models:/csml-judge-groundedness@champion
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+from csml.config import OFFLINE_ENV, compose
+
+
+def begin_pairs(records: list, origin: str) -> tuple[list[str], list[str], np.ndarray]:
+    """(responses, knowledge, supported) of the records of one origin, split back out of the pair text."""
+    from csml.judge.data import SUPPORTED
+
+    rows = [r for r in records if r.meta.get("origin") == origin]
+    claims, knowledge = zip(*(r.text.split(" [SEP] ", 1) for r in rows), strict=True)
+    return list(claims), list(knowledge), np.array([r.grounded == SUPPORTED for r in rows])
+
+
+def report(name: str, threshold: float, scores: np.ndarray, positive: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    from csml.judge.baselines import balanced_accuracy
+
+    predicted = scores >= threshold
+    return {
+        "method": name,
+        "threshold": round(threshold, 4),
+        "balanced_accuracy": round(balanced_accuracy(predicted, positive), 4),
+        "f1_unsupported": round(float(f1_score(~positive, ~predicted)), 4),
+        "f1_supported": round(float(f1_score(positive, predicted)), 4),
+        "auroc": round(float(roc_auc_score(positive, scores)), 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="models:/csml-judge-groundedness@champion")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads for the speed figure")
+    parser.add_argument("--out", default=None, help="write the figures as JSON here")
+    args = parser.parse_args()
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+
+    import torch
+    from hydra.utils import instantiate
+    from sentence_transformers import SentenceTransformer
+
+    from csml.config import minilm_path
+    from csml.judge.baselines import best_threshold, embedding_similarity, lexical_overlap
+    from csml.judge.judge import GroundednessJudge
+
+    torch.set_num_threads(args.threads)
+    cfg = compose("train", ["experiment=judge_groundedness"])
+    splits = instantiate(cfg.data.source).load("grounded")
+    val = [r for r in splits["validation"]]
+    val_claims, val_knowledge = zip(*(r.text.split(" [SEP] ", 1) for r in val), strict=True)
+    val_positive = np.array([r.grounded == "supported" for r in val])
+    test_claims, test_knowledge, test_positive = begin_pairs(splits["test"], "begin_wow")
+    print(f"validation pairs {len(val)}; BEGIN WoW test pairs {len(test_claims)} "
+          f"({test_positive.mean():.1%} fully attributable)")  # fmt: skip
+
+    judge = GroundednessJudge.load(args.model)
+    encoder = SentenceTransformer(minilm_path(), device="cpu")
+    methods = {
+        "judge": lambda c, k: np.array(
+            [v.score if v.score is not None else 0.0 for v in judge.judge_many(c, [[x] for x in k])]
+        ),
+        "embedding_similarity": lambda c, k: embedding_similarity(c, k, encoder),
+        "lexical_overlap": lexical_overlap,
+    }
+    results, speed = [], {}
+    for name, score in methods.items():
+        threshold = best_threshold(score(list(val_claims), list(val_knowledge)), val_positive)
+        start = time.perf_counter()
+        scores = score(test_claims, test_knowledge)
+        speed[name] = len(test_claims) / (time.perf_counter() - start)
+        results.append(
+            report(name, threshold, scores, test_positive) | {"pairs_per_s": round(speed[name], 1)}
+        )
+    header = list(results[0])
+    print(" | ".join(header))
+    for row in results:
+        print(" | ".join(str(row[h]) for h in header))
+    print(f"judge card threshold {judge.threshold}; torch threads {torch.get_num_threads()}; "
+          f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump({"results": results, "model": args.model}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Judge-free groundedness baselines: lexical overlap and embedding similarity of answer and knowledge."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STOPWORDS = frozenset(
+    ("a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "do", "for", "from", "has", "have", "i",
+     "if", "in", "is", "it", "its", "of", "on", "or", "so", "that", "the", "their", "then", "there", "they",
+     "this", "to", "was", "we", "were", "will", "with", "you", "your")
+)  # fmt: skip
+
+
+def content_words(text: str) -> list[str]:
+    return [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
+
+
+def lexical_overlap(answers: Sequence[str], knowledge: Sequence[str]) -> np.ndarray:
+    """Share of each answer's content words found in its knowledge (1.0: every word is in the knowledge)."""
+    scores = []
+    for answer, source in zip(answers, knowledge, strict=True):
+        words, known = content_words(answer), set(content_words(source))
+        scores.append(sum(w in known for w in words) / len(words) if words else 0.0)
+    return np.array(scores, dtype=np.float32)
+
+
+def embedding_similarity(answers: Sequence[str], knowledge: Sequence[str], encoder: object) -> np.ndarray:
+    """Cosine similarity of answer and knowledge embeddings (``encoder.encode`` returns unit vectors)."""
+    a = np.asarray(encoder.encode(list(answers), normalize_embeddings=True))
+    k = np.asarray(encoder.encode(list(knowledge), normalize_embeddings=True))
+    return (a * k).sum(axis=1)
+
+
+def best_threshold(scores: np.ndarray, positive: np.ndarray) -> float:
+    """The threshold on ``scores`` (predict positive when >=) with the best balanced accuracy."""
+    candidates = np.unique(scores)
+    best, best_value = 0.5, -1.0
+    for threshold in candidates:
+        value = balanced_accuracy(scores >= threshold, positive)
+        if value > best_value:
+            best, best_value = float(threshold), value
+    return best
+
+
+def balanced_accuracy(predicted: np.ndarray, positive: np.ndarray) -> float:
+    """Mean of the recall of each class (positive and negative)."""
+    predicted, positive = np.asarray(predicted, bool), np.asarray(positive, bool)
+    recalls = [(predicted[positive == c] == c).mean() for c in (True, False) if (positive == c).any()]
+    return float(np.mean(recalls))

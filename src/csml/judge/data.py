@@ -1,0 +1,225 @@
+"""Training data of the groundedness judge: (claim, knowledge) pairs labelled supported / unsupported.
+
+Two kinds of rows, both real text:
+
+- **Knowledge-base pairs.** Claims are sentences of knowledge-base passages (the ABCD policy manual, the bank
+  FAQ, or a user's own KB), judged against a window of their passage: supported as they are (or with a
+  conversational prefix, or joined to the next sentence); unsupported after one of the documented
+  perturbations of :mod:`csml.judge.perturb`. Passages are assigned to train / validation / test by a hash of
+  their id, so no passage's text is in two splits and the test measures generalisation to unseen passages.
+- **BEGIN** (Dziri et al. 2022): knowledge-grounded dialogue responses labelled by people as fully
+  attributable to their knowledge or not. Each BEGIN file goes to the split named in config; by default the
+  CMU-DoG and TopicalChat dev sets train, the Wizard-of-Wikipedia dev set validates and the WoW test set
+  tests, so WoW is a source the model is never trained on.
+
+A pair is one text, ``"<claim> <separator> <knowledge>"``: the claim comes first so that truncation cuts the
+knowledge, never the claim, and ``separator`` is the backbone tokenizer's separator token, so the encoder sees
+a proper two-segment input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from csml.data.sources.base import DatasetSource
+from csml.data.sources.checks import Row, check_text
+from csml.data.sources.readers import read_lines
+from csml.data.splits import SPLITS, DataValidationError
+from csml.judge.claims import split_claims
+from csml.judge.perturb import PERTURBATIONS, PerturbationPool, entities, perturb
+from csml.records import Record
+
+SUPPORTED, UNSUPPORTED = "supported", "unsupported"
+BEGIN_COLUMNS = ("model_name", "data_source", "knowledge", "message", "response", "begin_label")
+BEGIN_SUPPORTED = "Fully attributable"
+_PREFIXES = ("Yes, ", "Sure! ", "According to our policy, ", "Good question. ", "As far as I know, ")
+
+
+def pair_text(claim: str, knowledge: str, separator: str) -> str:
+    """The judge's input for one (claim, knowledge) pair."""
+    return f"{claim} {separator} {knowledge}"
+
+
+class GroundednessPairs(DatasetSource):
+    """(claim, knowledge) pairs from knowledge bases and BEGIN, labelled in the ``grounded`` field.
+
+    Args:
+        knowledge_bases: Knowledge-base sources (``load() -> list[csml.bot.kb.KBEntry]``, as in ``conf/bot``).
+        begin_root: Folder of the BEGIN TSV files; ``None`` uses knowledge-base pairs only.
+        begin_files: BEGIN file names per split (``{"train": [...], "validation": [...], "test": [...]}``).
+        separator: The backbone tokenizer's separator token (``[SEP]`` for BERT-style encoders).
+        claims_per_passage: Most sentences of a passage used as claims (each gives one supported and one
+            unsupported pair).
+        window_words: Knowledge shown with a claim: the claim's sentence and its neighbours, up to this many
+            words.
+        heldout_fraction: Fraction of passages in each of validation and test.
+        perturbations: Names of the perturbations used (all by default).
+        **base: ``seed``, ``limit`` and ``journey_map`` of :class:`DatasetSource`.
+    """
+
+    name = "groundedness"
+
+    def __init__(
+        self,
+        knowledge_bases: Sequence[Any] = (),
+        begin_root: str | None = None,
+        begin_files: Mapping[str, Sequence[str]] | None = None,
+        separator: str = "[SEP]",
+        claims_per_passage: int = 4,
+        window_words: int = 120,
+        heldout_fraction: float = 0.1,
+        perturbations: Sequence[str] = tuple(PERTURBATIONS),
+        **base: Any,
+    ) -> None:
+        super().__init__(**base)
+        unknown = sorted(set(perturbations) - set(PERTURBATIONS))
+        if unknown:
+            raise ValueError(f"unknown perturbation(s) {unknown}; expected some of {sorted(PERTURBATIONS)}")
+        if not knowledge_bases and begin_root is None:
+            raise ValueError("GroundednessPairs needs knowledge_bases, begin_root, or both")
+        self.knowledge_bases = list(knowledge_bases)
+        self.begin_root = Path(begin_root) if begin_root else None
+        self.begin_files = {split: list(files) for split, files in (begin_files or {}).items()}
+        self.separator = separator
+        self.claims_per_passage = claims_per_passage
+        self.window_words = window_words
+        self.heldout_fraction = heldout_fraction
+        self.perturbations = tuple(perturbations)
+
+    def _read(self) -> dict[str, list[Row]]:
+        splits: dict[str, list[Row]] = {split: [] for split in SPLITS}
+        for kb in self.knowledge_bases:
+            for split, rows in self._kb_rows(kb).items():
+                splits[split] += rows
+        if self.begin_root is not None:
+            for split, files in self.begin_files.items():
+                if split not in SPLITS:
+                    raise ValueError(f"begin_files: unknown split {split!r}; expected one of {SPLITS}")
+                for name in files:
+                    splits[split] += self._begin_rows(self.begin_root / name, split)
+        return splits
+
+    def _kb_rows(self, kb: Any) -> dict[str, list[Row]]:
+        entries = list({entry.passage: entry for entry in kb.load()}.values())  # one entry per passage text
+        origin = getattr(kb, "path", None) or getattr(kb, "root", None) or type(kb).__name__
+        passages = [entry.passage for entry in entries]
+        similar = _similar_passages(passages)
+        pool_entities = sorted({e for passage in passages for e in entities(passage)})
+        rows: dict[str, list[Row]] = {split: [] for split in SPLITS}
+        for index, entry in enumerate(entries):
+            split = self._split_of(entry.id)
+            rng = random.Random(f"{self.seed}:{entry.id}")
+            claims = [c.text for c in split_claims(entry.passage)]
+            pool = PerturbationPool(
+                entities=pool_entities,
+                similar_sentences=[
+                    c.text
+                    for j in similar[index]
+                    for c in split_claims(passages[j])
+                    if c.text not in entry.passage  # a sentence the passage also has is supported
+                ],
+            )
+            chosen = rng.sample(range(len(claims)), min(self.claims_per_passage, len(claims)))
+            for number, position in enumerate(sorted(chosen)):
+                window = _window(claims, position, self.window_words, rng)
+                pairs = [(self._supported_variant(claims, position, rng), SUPPORTED, "none")]
+                changed = perturb(claims[position], rng, pool, self.perturbations)
+                if changed is not None:
+                    pairs.append((changed[0], UNSUPPORTED, changed[1]))
+                for kind, (claim, label, perturbation) in enumerate(pairs):
+                    record = Record(
+                        id=f"{self.name}:{entry.id}:{number}:{kind}",
+                        text=pair_text(claim, window, self.separator),
+                        source=self.name,
+                        stage=self.journey.stage_for("knowledge_base"),
+                        channel=self.journey.channel_for("knowledge_base"),
+                        grounded=label,
+                        meta={"origin": entry.id.split(":")[0], "perturbation": perturbation},
+                    )
+                    rows[split].append(Row(record, str(origin), index + 1))
+        return rows
+
+    def _supported_variant(self, claims: list[str], position: int, rng: random.Random) -> str:
+        claim, draw = claims[position], rng.random()
+        if draw < 0.2:
+            return rng.choice(_PREFIXES) + claim[0].lower() + claim[1:]
+        if draw < 0.35 and position + 1 < len(claims):
+            return f"{claim} {claims[position + 1]}"
+        return claim
+
+    def _split_of(self, entry_id: str) -> str:
+        bucket = int(hashlib.sha256(f"{self.seed}:{entry_id}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        if bucket < self.heldout_fraction:
+            return "validation"
+        return "test" if bucket < 2 * self.heldout_fraction else "train"
+
+    def _begin_rows(self, path: Path, split: str) -> list[Row]:
+        rows, header = [], None
+        for number, line in read_lines(path):
+            cells = line.split("\t")
+            if header is None:
+                header = cells
+                if missing := [c for c in BEGIN_COLUMNS if c not in header]:
+                    raise DataValidationError(
+                        "not a BEGIN file: missing columns", file=str(path), row=number,
+                        expected=f"columns {BEGIN_COLUMNS}", found=f"no {missing}",
+                    )  # fmt: skip
+                continue
+            if len(cells) != len(header):
+                raise DataValidationError(
+                    "wrong number of tab-separated cells", file=str(path), row=number,
+                    expected=f"{len(header)} cells", found=f"{len(cells)} cells",
+                )  # fmt: skip
+            values = dict(zip(header, cells, strict=True))
+            knowledge = check_text(values["knowledge"], str(path), number, "knowledge")
+            response = check_text(values["response"], str(path), number, "response")
+            label = SUPPORTED if values["begin_label"] == BEGIN_SUPPORTED else UNSUPPORTED
+            record = Record(
+                id=f"begin:{path.stem}:{number}",
+                text=pair_text(response, knowledge, self.separator),
+                source=self.name,
+                stage=self.journey.stage_for("begin"),
+                channel=self.journey.channel_for("begin"),
+                grounded=label,
+                meta={"origin": f"begin_{values['data_source']}", "generator": values["model_name"]},
+            )
+            rows.append(Row(record, str(path), number))
+        return rows
+
+
+def _window(claims: list[str], position: int, max_words: int, rng: random.Random) -> str:
+    """Sentences around ``claims[position]`` up to ``max_words`` words, the claim at a random place in them."""
+    start = end = position
+    words = len(claims[position].split())
+    grow_left = rng.random() < 0.5
+    while True:
+        candidates = [i for i in ((start - 1) if grow_left else (end + 1),) if 0 <= i < len(claims)]
+        if not candidates:
+            other = (end + 1) if grow_left else (start - 1)
+            if not 0 <= other < len(claims):
+                break
+            candidates = [other]
+        i = candidates[0]
+        if words + len(claims[i].split()) > max_words:
+            break
+        words += len(claims[i].split())
+        start, end = min(start, i), max(end, i)
+        grow_left = rng.random() < 0.5
+    return " ".join(claims[start : end + 1])
+
+
+def _similar_passages(passages: list[str], k: int = 5) -> list[list[int]]:
+    """For each passage, the ``k`` most similar other passages by TF-IDF cosine (hard negatives' sources)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    if len(passages) < 2:
+        return [[] for _ in passages]
+    matrix = TfidfVectorizer(stop_words="english").fit_transform(passages)
+    similarity = (matrix @ matrix.T).toarray()
+    for i in range(len(passages)):
+        similarity[i, i] = -1.0
+    return [list(row.argsort()[::-1][:k]) for row in similarity]

@@ -1,0 +1,179 @@
+"""FactCC-style perturbations that turn a claim a passage supports into one it does not support.
+
+Each perturbation is a function ``(claim, rng, pool) -> str | None`` that returns a changed claim, or ``None``
+when it does not apply to this claim (no number to swap, no verb to negate). They are documented here because
+the judge learns exactly what they teach; ``PERTURBATIONS`` names them in the order training data uses them.
+
+- ``number``: one number (count, amount, percentage, duration) becomes a different one.
+- ``unit``: a time unit or frequency changes (days -> weeks, monthly -> annually).
+- ``negation``: a modal or auxiliary verb is negated, or an existing negation removed; always <-> never.
+- ``entity``: a capitalised name (product, member tier, organisation) becomes one from another passage.
+- ``other_passage``: a sentence of a different, lexically similar passage (an on-topic but unsupported claim).
+- ``invented_policy``: a true sentence followed by an invented policy clause (a partly supported answer is not
+  supported).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+Perturbation = Callable[[str, random.Random, "PerturbationPool"], "str | None"]
+
+
+@dataclass
+class PerturbationPool:
+    """What perturbations draw replacements from: sentences and entities of the other passages."""
+
+    entities: list[str] = field(default_factory=list)
+    similar_sentences: list[str] = field(default_factory=list)
+
+
+_NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?![\w])")
+_NUMBER_WORDS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "twelve"]
+_NUMBER_WORD = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
+
+
+def swap_number(claim: str, rng: random.Random, pool: PerturbationPool) -> str | None:
+    spans = [(m.start(), m.end(), m.group(0)) for m in _NUMBER.finditer(claim)]
+    spans += [(m.start(), m.end(), m.group(0)) for m in _NUMBER_WORD.finditer(claim)]
+    if not spans:
+        return None
+    start, end, found = rng.choice(spans)
+    return claim[:start] + _other_number(found, rng) + claim[end:]
+
+
+def _other_number(found: str, rng: random.Random) -> str:
+    if found.lower() in _NUMBER_WORDS:
+        choices = [w for w in _NUMBER_WORDS if w != found.lower()]
+        word = rng.choice(choices)
+        return word.capitalize() if found[0].isupper() else word
+    value = float(found.replace(",", ""))
+    decimals = len(found.split(".")[1]) if "." in found else 0
+    while True:
+        factor = rng.choice([0.25, 0.5, 2, 3, 10]) if value > 10 else 1
+        new = value * factor if factor != 1 else value + rng.choice([-3, -2, -1, 1, 2, 3, 5])
+        if new > 0 and round(new, decimals) != value:
+            break
+    text = f"{new:,.{decimals}f}" if "," in found else f"{new:.{decimals}f}"
+    return text
+
+
+_UNITS = [
+    ["hours", "days", "weeks", "months", "years"],
+    ["hour", "day", "week", "month", "year"],
+    ["daily", "weekly", "monthly", "quarterly", "annually"],
+    ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+    [
+        "January", "February", "March", "April", "May", "June",
+        "July", "August", "September", "October", "November", "December",
+    ],
+]  # fmt: skip
+
+
+def swap_unit(claim: str, rng: random.Random, pool: PerturbationPool) -> str | None:
+    found = [(m, group) for group in _UNITS for m in re.finditer(r"\b(" + "|".join(group) + r")\b", claim)]
+    if not found:
+        return None
+    match, group = rng.choice(found)
+    other = rng.choice([unit for unit in group if unit != match.group(0)])
+    return claim[: match.start()] + other + claim[match.end() :]
+
+
+_NEGATIONS = [
+    (r"\bcannot\b", "can"),
+    (r"\bcan not\b", "can"),
+    (r"\bcan't\b", "can"),
+    (r"\bcan\b", "cannot"),
+    (r"\b(is|are|was|were|will|should|must|may|does|do|did|would|could|has|have) not\b", r"\1"),
+    (r"\b(isn't|aren't|won't|shouldn't|doesn't|don't|didn't)\b", None),
+    (r"\b(is|are|will|should|must|may|would|could)\b", r"\1 not"),
+    (r"\balways\b", "never"),
+    (r"\bnever\b", "always"),
+    (r"\bunlimited\b", "limited"),
+    (r"\bno\b", "a"),
+    (r"\bfree of charge\b", "charged"),
+]
+_CONTRACTIONS = {
+    "isn't": "is", "aren't": "are", "won't": "will", "shouldn't": "should",
+    "doesn't": "does", "don't": "do", "didn't": "did",
+}  # fmt: skip
+
+
+def negate(claim: str, rng: random.Random, pool: PerturbationPool) -> str | None:
+    for pattern, replacement in _NEGATIONS:
+        match = re.search(pattern, claim, flags=re.IGNORECASE)
+        if match is None:
+            continue
+        new = _CONTRACTIONS[match.group(0).lower()] if replacement is None else match.expand(replacement)
+        if match.group(0)[0].isupper():
+            new = new[0].upper() + new[1:]
+        return claim[: match.start()] + new + claim[match.end() :]
+    return None
+
+
+_ENTITY = re.compile(r"(?<=[a-z,;:] )((?:[A-Z][A-Za-z0-9&'-]+)(?: [A-Z][A-Za-z0-9&'-]+)*)")
+
+
+def entities(text: str) -> list[str]:
+    """Capitalised names that are not at the start of a sentence ("Gold members", "HDFC Bank")."""
+    return [m.group(1) for m in _ENTITY.finditer(text)]
+
+
+def swap_entity(claim: str, rng: random.Random, pool: PerturbationPool) -> str | None:
+    found = list(_ENTITY.finditer(claim))
+    candidates = [e for e in pool.entities if e not in claim]
+    if not found or not candidates:
+        return None
+    match = rng.choice(found)
+    return claim[: match.start(1)] + rng.choice(candidates) + claim[match.end(1) :]
+
+
+def other_passage(claim: str, rng: random.Random, pool: PerturbationPool) -> str | None:
+    candidates = [s for s in pool.similar_sentences if s != claim]
+    return rng.choice(candidates) if candidates else None
+
+
+_INVENTED = [
+    "There is no fee for this.",
+    "A fee of {n} applies to this request.",
+    "This is only available to premium members.",
+    "You will receive a full refund within {n} business days.",
+    "You can also do this by visiting any branch on Sundays.",
+    "No documents are required.",
+    "This offer is valid until the end of {month}.",
+    "Customers get a {n}% discount on the first order.",
+    "The request is processed automatically within {n} hours.",
+    "You must first call our support line at 1-800-555-{n:04d}.",
+    "This does not apply to accounts opened before {year}.",
+    "Your manager must approve it in writing.",
+]
+
+
+def invented_policy(claim: str, rng: random.Random, pool: PerturbationPool) -> str | None:
+    template = rng.choice(_INVENTED)
+    clause = template.format(n=rng.randint(2, 90), month=rng.choice(_UNITS[4]), year=rng.randint(2010, 2024))
+    return f"{claim.rstrip()} {clause}" if claim.rstrip().endswith((".", "!", "?")) else f"{claim}. {clause}"
+
+
+PERTURBATIONS: dict[str, Perturbation] = {
+    "number": swap_number,
+    "unit": swap_unit,
+    "negation": negate,
+    "entity": swap_entity,
+    "other_passage": other_passage,
+    "invented_policy": invented_policy,
+}
+
+
+def perturb(
+    claim: str, rng: random.Random, pool: PerturbationPool, kinds: Sequence[str] = tuple(PERTURBATIONS)
+) -> tuple[str, str] | None:
+    """A perturbed claim and the perturbation's name, trying ``kinds`` in random order; ``None`` if none apply."""
+    for name in rng.sample(list(kinds), len(kinds)):
+        changed = PERTURBATIONS[name](claim, rng, pool)
+        if changed is not None and changed.strip() != claim.strip():
+            return changed, name
+    return None

@@ -1,0 +1,194 @@
+"""The groundedness judge: claim splitting, perturbations, training pairs, baselines, and scoring answers."""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from csml.bot.kb import AbcdGuidelines, FaqFile
+from csml.data.splits import DataValidationError
+from csml.judge.baselines import balanced_accuracy, best_threshold, lexical_overlap
+from csml.judge.claims import split_claims
+from csml.judge.data import SUPPORTED, UNSUPPORTED, GroundednessPairs
+from csml.judge.judge import GroundednessJudge, knowledge_windows
+from csml.judge.perturb import PERTURBATIONS, PerturbationPool, perturb
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+BEGIN_HEADER = "model_name\tdata_source\tknowledge\tmessage\tresponse\tbegin_label"
+FAQ = [
+    ("How long do refunds take?", "Refunds reach your card within 5 business days. Gold members are refunded within 2 days."),
+    ("Can I close my account online?", "You can close your account in the app under Settings. There is no closing fee."),
+    ("What is the daily ATM limit?", "The daily ATM withdrawal limit is Rs. 25,000 for Classic cards."),
+    ("When is the branch open?", "Branches are open Monday to Friday from 9 to 5. Saturday opening is 10 to 2."),
+]  # fmt: skip
+
+
+def test_claims_keep_spans_merge_fragments_and_respect_abbreviations() -> None:
+    answer = "Sure! You can return it within 30 days. The fee is Rs. 500, e.g. for shoes.\n- Log in to the app"
+    claims = split_claims(answer)
+    assert [c.text for c in claims] == [
+        "Sure! You can return it within 30 days.",
+        "The fee is Rs. 500, e.g. for shoes.",
+        "Log in to the app",
+    ]
+    assert all(answer[c.start : c.end] == c.text for c in claims)
+    assert split_claims("") == [] and [c.text for c in split_claims("Hi.")] == ["Hi."]
+
+
+@pytest.mark.parametrize(
+    ("kind", "claim", "expected"),
+    [
+        ("number", "Refunds take 5 business days.", r"^Refunds take (?!5 )\d+ business days\.$"),
+        ("unit", "Refunds take 5 business days.", r"^Refunds take 5 business (hours|weeks|months|years)\.$"),
+        ("negation", "You can close your account online.", r"^You cannot close your account online\.$"),
+        ("entity", "Refunds are faster for Gold members.", r"^Refunds are faster for Silver members\.$"),
+        ("other_passage", "Refunds take 5 business days.", r"^Loans are approved in a week\.$"),
+        ("invented_policy", "Refunds take 5 business days.", r"^Refunds take 5 business days\. \w.+\.$"),
+    ],
+)
+def test_each_perturbation_changes_what_it_names(kind: str, claim: str, expected: str) -> None:
+    pool = PerturbationPool(entities=["Silver"], similar_sentences=["Loans are approved in a week."])
+    changed = PERTURBATIONS[kind](claim, random.Random(0), pool)
+    assert changed is not None and re.match(expected, changed), changed
+
+
+def test_perturb_says_when_nothing_applies() -> None:
+    pool = PerturbationPool()
+    assert PERTURBATIONS["negation"]("Thanks for your patience.", random.Random(0), pool) is None
+    assert perturb("Thanks for your patience.", random.Random(0), pool, kinds=["number", "negation"]) is None
+
+
+@pytest.fixture
+def faq_file(tmp_path: Path) -> Path:
+    path = tmp_path / "faq.csv"
+    rows = ["Question,Answer", *(f'"{q}","{a}"' for q, a in FAQ)]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def write_begin(path: Path, rows: list[tuple[str, str, str]]) -> Path:
+    lines = [BEGIN_HEADER, *(f"t5\twow\t{k}\thello\t{r}\t{label}" for k, r, label in rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_pairs_keep_passages_apart_and_label_both_ways(faq_file: Path, tmp_path: Path) -> None:
+    begin = tmp_path / "begin"
+    begin.mkdir()
+    write_begin(
+        begin / "dev.tsv",
+        [("Paris is the capital of France.", "paris is france's capital", "Fully attributable")] * 3
+        + [("Paris is the capital of France.", "i love the eiffel tower at night", "Not fully attributable")] * 3,
+    )
+    source = GroundednessPairs(
+        knowledge_bases=[AbcdGuidelines(str(DATA / "abcd")), FaqFile(str(faq_file), name="faq")],
+        begin_root=str(begin),
+        begin_files={"train": ["dev.tsv"]},
+        heldout_fraction=0.2,
+        seed=3,
+    )
+    splits = source.load("grounded")
+    assert splits.labels == [SUPPORTED, UNSUPPORTED]
+    passage_split = {}
+    for split in ("train", "validation", "test"):
+        for record in splits[split]:
+            passage = record.id.rsplit(":", 2)[0]
+            assert passage_split.setdefault(passage, split) == split, f"{passage} is in two splits"
+    train = splits["train"]
+    begin_rows = [r for r in train if r.id.startswith("begin:")]
+    assert [r.grounded for r in begin_rows] == [SUPPORTED] * 3 + [UNSUPPORTED] * 3
+    assert {r.channel.value for r in begin_rows} == {"chat"}
+    kb_rows = [r for r in splits["train"] + splits["test"] if not r.id.startswith("begin:")]
+    for record in kb_rows:
+        claim, knowledge = record.text.split(" [SEP] ", 1)
+        if record.meta["perturbation"] == "other_passage":
+            assert claim not in knowledge
+        if record.grounded == UNSUPPORTED:
+            assert claim not in knowledge, record.meta["perturbation"]
+    assert {r.grounded for r in kb_rows} == {SUPPORTED, UNSUPPORTED}
+
+
+def test_bad_begin_files_name_file_row_and_field(tmp_path: Path) -> None:
+    (tmp_path / "cols.tsv").write_text("knowledge\tresponse\nx\ty\n", encoding="utf-8")
+    source = GroundednessPairs(begin_root=str(tmp_path), begin_files={"train": ["cols.tsv"]})
+    with pytest.raises(DataValidationError, match=r"cols.tsv.*row 1.*begin_label"):
+        source.load("grounded")
+    write_begin(tmp_path / "empty.tsv", [("Some knowledge.", " ", "Fully attributable")])
+    source = GroundednessPairs(begin_root=str(tmp_path), begin_files={"train": ["empty.tsv"]})
+    with pytest.raises(DataValidationError, match=r"empty.tsv.*row 2.*'response'"):
+        source.load("grounded")
+    with pytest.raises(ValueError, match="unknown perturbation"):
+        GroundednessPairs(begin_root=str(tmp_path), perturbations=["swap"])
+
+
+def test_baselines_separate_copies_from_unrelated_text_and_thresholds_can_fail() -> None:
+    knowledge = ["Refunds reach your card within 5 business days."] * 2
+    overlap = lexical_overlap(["refunds reach your card within 5 business days", "we sell blue shoes"], knowledge)
+    assert overlap[0] == 1.0 and overlap[1] == 0.0
+    positive = np.array([True, True, False, False])
+    separable = np.array([0.9, 0.8, 0.2, 0.1])
+    assert balanced_accuracy(separable >= best_threshold(separable, positive), positive) == 1.0
+    constant = np.full(4, 0.5)
+    assert balanced_accuracy(constant >= best_threshold(constant, positive), positive) == 0.5
+
+
+def test_knowledge_windows_cover_the_text_in_order() -> None:
+    text = " ".join(f"Sentence number {i} is here." for i in range(10))
+    windows = knowledge_windows(text, max_words=12)
+    assert " ".join(windows) == text
+    assert all(len(w.split()) <= 12 for w in windows) and len(windows) == 5
+
+
+@pytest.fixture(scope="module")
+def trained_judge(tmp_path_factory, smoke_overrides):
+    """A judge trained for a couple of steps on a real slice (plumbing, not quality)."""
+    from csml.config import compose
+    from csml.train import train
+
+    tmp = tmp_path_factory.mktemp("judge")
+    faq = tmp / "faq.csv"
+    faq.write_text("\n".join(["Question,Answer", *(f'"{q}","{a}"' for q, a in FAQ * 3)]) + "\n")
+    cfg = compose(
+        "train",
+        [
+            f"paths.run_dir={tmp / 'runs'}",
+            f"paths.output_dir={tmp / 'out'}",
+            "experiment=judge_groundedness",
+            f"data.source.knowledge_bases.1.path={faq}",
+            "data.source.begin_root=null",
+            "data.max_length=96",
+            *smoke_overrides,
+        ],
+    )
+    _, objects = train(cfg)
+    return objects
+
+
+def test_judge_scores_claims_and_highlights_unsupported_ones(trained_judge) -> None:
+    judge = GroundednessJudge.load(str(trained_judge["model_dir"]), threshold=0.0)
+    answer = "Refunds reach your card within 5 business days. Gold members get a free phone."
+    verdict, no_knowledge = judge.judge_many([answer, answer], [[FAQ[0][1]], []])
+    assert [c.claim.text for c in verdict.claims] == [c.text for c in split_claims(answer)]
+    assert all(0.0 <= c.score <= 1.0 for c in verdict.claims) and verdict.supported is True
+    assert verdict.score == min(c.score for c in verdict.claims)
+    assert no_knowledge.score is None and no_knowledge.claims == []
+
+    strict = GroundednessJudge.load(str(trained_judge["model_dir"]), threshold=1.01)
+    flagged = strict.judge(answer, [FAQ[0][1]])
+    assert flagged.supported is False and len(flagged.unsupported) == 2
+    assert flagged.highlight(answer) == f"[[{answer[:47]}]] [[{answer[48:]}]]"
+
+
+def test_a_model_that_is_not_a_judge_is_refused(trained_judge) -> None:
+    from csml.tracking.pyfunc import TextClassifierModel
+
+    model = TextClassifierModel().load(trained_judge["model_dir"])
+    model.card = {**model.card, "label_field": "intent"}
+    with pytest.raises(ValueError, match="not a groundedness judge"):
+        GroundednessJudge(model)
+    with pytest.raises(FileNotFoundError, match="csml train experiment=judge_groundedness"):
+        GroundednessJudge.load("models:/csml-no-such-judge@champion")
