@@ -298,5 +298,8 @@ def select(samples: list[AuditSample], limit: int | None, seed: int) -> list[Aud
     quotas = {c: max(1, round(limit * len(ix) / len(samples))) for c, ix in by_category.items()}
     for category, indices in sorted(by_category.items()):
         chosen += rng.sample(indices, min(quotas[category], len(indices)))
+    if len(chosen) < limit:  # rounded-down quotas: top up from the questions left
+        left = sorted(set(range(len(samples))) - set(chosen))
+        chosen += rng.sample(left, limit - len(chosen))
     rng.shuffle(chosen)
     return [samples[i] for i in sorted(chosen[:limit])]

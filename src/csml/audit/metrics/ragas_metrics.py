@@ -47,7 +47,9 @@ class RagasMetric(Metric):
         super().__init__(**base)
         self.judge = dict(judge) if judge else None
         if self.llm and self.judge and not {"base_url", "model"} <= set(self.judge):
-            raise AuditConfigError(f"metric {self.name!r}: judge needs base_url and model, got {sorted(self.judge)}")
+            raise AuditConfigError(
+                f"metric {self.name!r}: judge needs base_url and model, got {sorted(self.judge)}"
+            )
         self.embedder = embedder
         self.patterns = tuple(abstain_patterns)
         self.options = dict(options or {})
@@ -63,7 +65,9 @@ class RagasMetric(Metric):
             cls = getattr(ragas.metrics, self.ragas_class)
         if not self.llm:
             return cls(**self.options)
-        return cls(llm=judge_llm(self.judge or {}), embeddings=_RagasEmbeddings(self.embedder), **self.options)
+        return cls(
+            llm=judge_llm(self.judge or {}), embeddings=_RagasEmbeddings(self.embedder), **self.options
+        )
 
     def score(self, sample: AuditSample, reply: BotReply) -> MetricResult:
         if self.llm and not self.judge:
@@ -88,7 +92,9 @@ class RagasMetric(Metric):
         try:
             value = float(self._metric.single_turn_score(SingleTurnSample(**values)))
         except Exception as error:  # a judge timeout or unparsable judge output must not stop the audit
-            return MetricResult(None, f"ragas {self.ragas_class} failed: {type(error).__name__}: {error}"[:300])
+            return MetricResult(
+                None, f"ragas {self.ragas_class} failed: {type(error).__name__}: {error}"[:300]
+            )
         return MetricResult(value, f"ragas {self.ragas_class}: {value:.3f}")
 
 
