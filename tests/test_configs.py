@@ -19,10 +19,14 @@ TRAINERS = sorted(p.stem for p in (CONF / "trainer").glob("*.yaml"))
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_composes(make_cfg, experiment: str) -> None:
-    cfg = make_cfg(f"experiment={experiment}")
+    if experiment.startswith("response_generative"):  # switches csml train-response's config groups
+        cfg = make_cfg(f"experiment={experiment}", config_name="train_response")
+        assert cfg.response_model._target_.startswith("csml.response.generative.")
+    else:
+        cfg = make_cfg(f"experiment={experiment}")
+        assert cfg.data.label_field in ("intent", "sentiment")
     assert cfg.task_name == experiment
     assert cfg.tracking.registered_model_name.startswith("csml-")
-    assert cfg.data.label_field in ("intent", "sentiment")
 
 
 @pytest.mark.parametrize("data", DATA)

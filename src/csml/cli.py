@@ -18,9 +18,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("csml.bot.server:serve", "serve", "serve the reference customer-service bot over HTTP"),
     "audit": ("csml.audit.run:audit_command", "audit", "audit a deployed chatbot and write a scorecard"),
     "train-response": (
-        "csml.response.train:train_retrieval",
+        "csml.response.train:train_response",
         "train_response",
-        "fine-tune a retrieval response-selection model",
+        "fine-tune a response model (retrieval bi-encoder or LoRA generator)",
     ),
 }
 

@@ -146,7 +146,7 @@ def load_best_weights(trainer: Any, model: Any) -> str | None:
     if not best:
         return None
     state = torch.load(best, map_location=model.device, weights_only=False)
-    model.load_state_dict(state["state_dict"])
+    model.load_state_dict(state["state_dict"], strict=getattr(model, "strict_loading", True))
     return best
 
 

@@ -140,6 +140,10 @@ class PairSource:
         """All pairs and the files they came from."""
         raise NotImplementedError
 
+    def _split(self, records: list[Record]) -> dict[str, list[Record]]:
+        """Train/validation/test pairs: :func:`group_split` unless the source has its own split."""
+        return group_split(records, self.fractions)
+
     def load(self) -> PairSplits:
         """Reads, checks and splits the pairs.
 
@@ -147,7 +151,7 @@ class PairSource:
             DataValidationError: A file is missing or a row has an empty query or response.
         """
         records, files = self._pairs()
-        splits = group_split(records, self.fractions)
+        splits = self._split(records)
         if self.limit is not None:
             splits = {split: rows[: self.limit] for split, rows in splits.items()}
         for split, rows in splits.items():

@@ -1,5 +1,7 @@
-"""Retrieval training pipeline: ``train_retrieval(cfg)`` fine-tunes a bi-encoder, scores it against the
-untuned encoder on the same response banks, indexes every response, and logs and registers the model.
+"""Response training pipelines: ``train_response(cfg)`` (``csml train-response``) runs the one that fits
+``cfg.response_model``. ``train_retrieval(cfg)`` fine-tunes a bi-encoder, scores it against the untuned
+encoder on the same response banks, indexes every response, and logs and registers the model; generative
+models go to :func:`csml.response.generative.train.train_generative`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,18 @@ from omegaconf import DictConfig
 from csml.config import apply_offline_env
 
 log = logging.getLogger(__name__)
+
+
+def train_response(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
+    """Trains ``cfg.response_model``: generative (LoRA on a generator) or retrieval (bi-encoder)."""
+    from hydra.utils import get_class
+
+    from csml.response.generative.module import GenerativeResponseModule
+    from csml.response.generative.train import train_generative
+
+    if issubclass(get_class(cfg.response_model._target_), GenerativeResponseModule):
+        return train_generative(cfg)
+    return train_retrieval(cfg)
 
 
 def gold_sets(records: list[Any], bank: list[str]) -> list[list[int]]:
