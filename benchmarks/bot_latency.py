@@ -9,6 +9,7 @@ printed to show that). Goal: p95 < 50 ms on 2 CPU cores.
 
     .venv/bin/python benchmarks/bot_latency.py                       # bank FAQ if present, else ABCD
     .venv/bin/python benchmarks/bot_latency.py --bot abcd --requests 1000 --concurrency 16
+    .venv/bin/python benchmarks/bot_latency.py --bot abcd bot.retrieval.workers=1   # serve overrides
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def cpu_per_request(before: tuple | None, after: tuple | None, requests: int) ->
     }
 
 
-def start_server(bot: str, port: int, workdir: str) -> subprocess.Popen:
+def start_server(bot: str, port: int, workdir: str, overrides: list[str]) -> subprocess.Popen:
     command = [
         sys.executable,
         "-m",
@@ -90,6 +91,7 @@ def start_server(bot: str, port: int, workdir: str) -> subprocess.Popen:
         f"server.port={port}",
         "server.log_level=warning",
         f"hydra.run.dir={workdir}",
+        *overrides,
     ]
     server = subprocess.Popen(command, env={**OFFLINE_ENV, **os.environ})
     deadline = time.monotonic() + 300
@@ -140,6 +142,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("overrides", nargs="*", help="config overrides for csml serve")
     args = parser.parse_args()
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
@@ -148,7 +151,7 @@ def main() -> None:
     texts = questions(bot, args.warmup + args.requests, args.seed)
     port = free_port()
     with tempfile.TemporaryDirectory() as workdir:
-        server = start_server(bot, port, workdir)
+        server = start_server(bot, port, workdir, args.overrides)
         try:
             url = f"http://127.0.0.1:{port}"
             asyncio.run(load(url, texts[: args.warmup], args.concurrency))
@@ -161,6 +164,7 @@ def main() -> None:
     ms = np.array(latencies) * 1000
     result = {
         "bot": bot,
+        "overrides": args.overrides,
         "requests": args.requests,
         "concurrency": args.concurrency,
         "errors": errors,

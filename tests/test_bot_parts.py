@@ -153,3 +153,58 @@ def test_unknown_bot_config_keys_are_rejected(make_cfg) -> None:
 def test_all_fabrication_kinds_are_configured_by_default(make_cfg) -> None:
     cfg = make_cfg(config_name="serve")
     assert tuple(cfg.bot.faults.fabricate_kinds) == FABRICATION_KINDS
+
+
+def test_micro_batcher_batches_concurrent_items_and_runs_batches_on_several_workers() -> None:
+    import asyncio
+    import threading
+    import time
+
+    from csml.bot.retrieval import MicroBatcher
+
+    calls: list[list[int]] = []
+    active, overlap, lock = [0], [0], threading.Lock()
+
+    def double(items: list[int]) -> list[int]:
+        with lock:
+            calls.append(items)
+            active[0] += 1
+            overlap[0] = max(overlap[0], active[0])
+        time.sleep(0.05)
+        with lock:
+            active[0] -= 1
+        if -1 in items:
+            raise ValueError("bad item")
+        return [2 * item for item in items]
+
+    async def run(batcher: MicroBatcher, items: list[int]) -> list:
+        return await asyncio.gather(*(batcher(item) for item in items), return_exceptions=True)
+
+    assert asyncio.run(run(MicroBatcher(double, max_batch=4), list(range(10)))) == [2 * i for i in range(10)]
+    assert [len(c) for c in calls] == [4, 4, 2] and overlap[0] == 1
+
+    calls.clear()
+    assert asyncio.run(run(MicroBatcher(double, max_batch=4, workers=2), list(range(10)))) == [
+        2 * i for i in range(10)
+    ]
+    assert overlap[0] == 2 and sorted(i for c in calls for i in c) == list(range(10))
+
+    results = asyncio.run(run(MicroBatcher(double, max_batch=2), [1, -1, 3]))
+    assert [type(r) for r in results[:2]] == [ValueError, ValueError] and results[2] == 6  # a failed batch
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        MicroBatcher(double, workers=0)
+
+
+def test_encoder_matches_sentence_transformers_and_keeps_order() -> None:
+    import numpy as np
+
+    from csml.bot.retrieval import Encoder
+    from csml.config import minilm_path
+
+    texts = ["How do I reset my password?", "refund", "Where is my order? It was due last week.", "hi"]
+    encoder = Encoder(minilm_path())
+    vectors = encoder.encode(texts, batch_size=3)
+    reference = encoder.model.encode(texts, normalize_embeddings=True)
+    assert vectors.shape == (4, encoder.dim) and vectors.dtype == np.float32
+    np.testing.assert_allclose(vectors, reference, atol=1e-5)
+    assert encoder.encode([]).shape == (0, encoder.dim)

@@ -109,6 +109,7 @@ def create_app(config: DictConfig | BotSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        service.bot.close()
         service.log.close()
 
     app = FastAPI(
@@ -126,6 +127,8 @@ def create_app(config: DictConfig | BotSettings) -> FastAPI:
             "status": "ok",
             "bot": settings.name,
             "kb_entries": len(service.bot.retriever.entries),
+            "answer_mode": "generative" if service.bot.generator else "extractive",
+            "generator": service.bot.generator.name if service.bot.generator else None,
             "intent_model": settings.routing.intent_model,
             "sentiment_model": settings.routing.sentiment_model,
         }

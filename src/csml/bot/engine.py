@@ -1,8 +1,11 @@
 """The reference bot's answer pipeline: route, retrieve, answer or abstain, and corrupt when told to.
 
-Extractive RAG: the reply is the best-matching knowledge-base answer when its similarity reaches
-``bot.retrieval.abstain_threshold``; below it the bot says it does not know and offers a human. Intent and
-sentiment models (optional) run concurrently with retrieval, each through its own micro-batcher.
+When the best-matching knowledge-base entry's similarity reaches ``bot.retrieval.abstain_threshold``, the
+reply is that entry's answer (extractive RAG) or, with a ``bot.generator``, an answer a language model writes
+from the top-k passages (generative RAG; :mod:`csml.bot.generation`); below it the bot says it does not
+know and offers a human. Intent and sentiment models (optional) run concurrently with retrieval, each
+through its own micro-batcher. Generation runs on one worker thread, one answer at a time, so the event
+loop keeps serving other requests meanwhile.
 """
 
 from __future__ import annotations
@@ -10,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from csml.bot.entities import extract_entities
 from csml.bot.fabrication import fabricate
 from csml.bot.faults import FaultPlan
-from csml.bot.retrieval import MicroBatcher, Retriever, load_encoder
+from csml.bot.generation import Generation
+from csml.bot.retrieval import Hit, MicroBatcher, Retriever, load_encoder
 from csml.bot.routing import Prediction, RegistryClassifier, escalation_reason, load_classifiers
 from csml.bot.schemas import BotExtension, EntityOut, SourceOut
 from csml.bot.settings import BotSettings
@@ -26,11 +31,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BotReply:
-    """A reply: the text sent, the knowledge-base answer it came from (before corruption), and details."""
+    """A reply: the text sent, the answer before any injected corruption (the knowledge-base answer, or
+    the generated one), and details."""
 
     text: str
     grounded_answer: str | None
     details: BotExtension
+    generation: Generation | None = None
 
 
 class Bot:
@@ -48,11 +55,26 @@ class Bot:
         entries = settings.kb.load()
         encoder = load_encoder(settings.retrieval.encoder, settings.retrieval.int8)
         self.retriever = Retriever(entries, encoder, settings.retrieval.cache_dir)
-        self.embed = MicroBatcher(encoder.encode, settings.retrieval.max_batch)
+        self.embed = MicroBatcher(encoder.encode, settings.retrieval.max_batch, settings.retrieval.workers)
         intent, sentiment = load_classifiers(settings.routing, settings.tracking_uri, settings.registry_uri)
         self.intent = self._batched(intent)
         self.sentiment = self._batched(sentiment)
-        log.info("bot %s: %d knowledge-base entries", settings.name, len(entries))
+        self.generator = settings.generator
+        self._generation: ThreadPoolExecutor | None = None
+        if self.generator is not None:
+            self.generator.load()
+            self._generation = ThreadPoolExecutor(max_workers=1, thread_name_prefix="csml-generate")
+        log.info(
+            "bot %s: %d knowledge-base entries, %s answers",
+            settings.name,
+            len(entries),
+            f"generative ({self.generator.name})" if self.generator else "extractive",
+        )
+
+    def close(self) -> None:
+        """Stops the generation thread (waiting for the answer in progress)."""
+        if self._generation is not None:
+            self._generation.shutdown(wait=True, cancel_futures=True)
 
     def _batched(self, model: RegistryClassifier | None) -> MicroBatcher | None:
         return MicroBatcher(model.predict, self.settings.retrieval.max_batch) if model else None
@@ -105,7 +127,11 @@ class Bot:
                     "threshold": s.retrieval.abstain_threshold,
                 }
             )
-        grounded = best.entry.answer if answerable else None
+        generation = None
+        if answerable and self.generator is not None:
+            generation = await self._generate(text, hits)
+            answerable = bool(generation.text)  # a generator that writes nothing declines
+        grounded = (generation.text if generation else best.entry.answer) if answerable else None
         reply_text = grounded or s.messages.abstain
         if grounded and plan.fabricate:
             reply_text, edits = fabricate(grounded, plan.rng(), s.faults.fabricate_kinds)
@@ -124,4 +150,11 @@ class Bot:
             else ["rephrase", "talk_to_agent"],
             **details,
         )
-        return BotReply(reply_text, grounded, ext)
+        return BotReply(reply_text, grounded, ext, generation)
+
+    async def _generate(self, text: str, hits: list[Hit]) -> Generation:
+        """The generator's answer from the retrieved passages, computed on the generation thread."""
+        assert self.generator is not None and self._generation is not None
+        passages = [hit.entry.passage for hit in hits]
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._generation, self.generator.generate, text, passages)

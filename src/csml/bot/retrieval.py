@@ -42,19 +42,34 @@ class Encoder:
         self.model = SentenceTransformer(name_or_path, device="cpu")
         if int8:
             self.model = _quantize_int8(self.model)
+        # sentence-transformers 6 renamed tokenize and get_sentence_embedding_dimension
+        self._preprocess = getattr(self.model, "preprocess", None) or self.model.tokenize
+        dimension = getattr(self.model, "get_embedding_dimension", None)
+        self.dim = int((dimension or self.model.get_sentence_embedding_dimension)())
         self._lock = threading.Lock()  # fast tokenizers are not safe to call from two threads at once
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """Embeddings of ``texts``, shape (len(texts), dim), unit norm."""
-        with self._lock:
-            vectors = self.model.encode(
-                list(texts),
-                batch_size=batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return vectors.astype(np.float32, copy=False)
+        """Embeddings of ``texts``, shape (len(texts), dim), unit norm.
+
+        Texts are sorted by length so each padded batch holds similar lengths. Only tokenization is
+        serialised: forward passes called from several threads run in parallel (torch releases the GIL).
+        This is the model's own module pipeline (transformer, pooling) without ``SentenceTransformer.encode``'s
+        per-call bookkeeping, which costs as much as a short question's forward pass.
+        """
+        import torch
+
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        chunks = []
+        for start in range(0, len(order), batch_size):
+            with self._lock:
+                features = self._preprocess([texts[i] for i in order[start : start + batch_size]])
+            with torch.inference_mode():
+                embedded = self.model(features)["sentence_embedding"]
+                chunks.append(torch.nn.functional.normalize(embedded, dim=-1).numpy())
+        stacked = np.concatenate(chunks) if chunks else np.zeros((0, self.dim), np.float32)
+        vectors = np.empty_like(stacked)
+        vectors[order] = stacked
+        return vectors
 
 
 def _quantize_int8(model: Any) -> Any:
@@ -129,27 +144,37 @@ class Retriever:
 class MicroBatcher:
     """Turns concurrent single-item awaits into batched calls of a blocking function.
 
-    Items queue while a batch runs in a worker thread; the next batch takes up to ``max_batch`` of them.
-    One request alone pays no waiting; sixteen concurrent requests share a few forward passes. Use it
-    from one event loop.
+    Items queue while batches run in worker threads; each new batch takes up to ``max_batch`` of them.
+    One request alone pays no waiting; sixteen concurrent requests share a few forward passes. With
+    ``workers`` > 1, a batch starts while another is still running (on another core), so a request
+    arriving mid-batch need not wait for that batch to finish. Use it from one event loop.
 
     Args:
-        fn: Blocking function mapping a list of items to a sequence of results of the same length.
+        fn: Blocking function mapping a list of items to a sequence of results of the same length; it
+            must be safe to call from ``workers`` threads at once.
         max_batch: Largest batch passed to ``fn``.
+        workers: Batches in flight at once.
     """
 
-    def __init__(self, fn: Callable[[list[Any]], Sequence[Any]], max_batch: int = 32) -> None:
+    def __init__(
+        self, fn: Callable[[list[Any]], Sequence[Any]], max_batch: int = 32, workers: int = 1
+    ) -> None:
+        if max_batch < 1 or workers < 1:
+            raise ValueError(f"max_batch and workers must be >= 1, got {max_batch} and {workers}")
         self.fn = fn
         self.max_batch = max_batch
+        self.workers = workers
         self._pending: list[tuple[Any, asyncio.Future]] = []
-        self._worker: asyncio.Task | None = None
+        self._running: set[asyncio.Task] = set()
 
     async def __call__(self, item: Any) -> Any:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._pending.append((item, future))
-        if self._worker is None or self._worker.done():
-            self._worker = loop.create_task(self._drain())
+        if len(self._running) < self.workers:
+            task = loop.create_task(self._drain())
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
         return await future
 
     async def _drain(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import secrets
 from collections.abc import Callable
@@ -97,6 +98,9 @@ def _summary(reply: BotReply) -> dict:
     return {
         "reply": reply.text,
         "grounded_answer": reply.grounded_answer,
+        "generation": None
+        if reply.generation is None
+        else {k: v for k, v in dataclasses.asdict(reply.generation).items() if k != "text"},
         "corrupted": d.corrupted,
         "corruptions": d.corruptions,
         "abstained": d.abstained,

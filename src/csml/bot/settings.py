@@ -19,7 +19,8 @@ from csml.bot.fabrication import FABRICATION_KINDS
 @dataclass(frozen=True)
 class RetrievalSettings:
     """Dense retrieval: encoder folder or hub name (int8-quantised or not), contexts returned, abstain
-    threshold (cosine), embedding cache, largest batch of concurrent questions."""
+    threshold (cosine), embedding cache, largest batch of concurrent questions, and encoder batches
+    run at once (each on its own thread)."""
 
     encoder: str
     int8: bool = False
@@ -27,6 +28,7 @@ class RetrievalSettings:
     abstain_threshold: float = 0.5
     cache_dir: str | None = None
     max_batch: int = 32
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ class BotSettings:
     Attributes:
         name: Reported as ``model`` in chat completions.
         kb: A knowledge-base source (``load() -> list[KBEntry]``), from ``bot.kb``'s ``_target_``.
+        generator: A :class:`csml.bot.generation.Generator` writing answers from the retrieved passages
+            (``bot.generator``'s ``_target_``), or None for extractive answers (the best passage's answer).
         retrieval: See :class:`RetrievalSettings`.
         routing: See :class:`RoutingSettings`.
         messages: See :class:`Messages`.
@@ -125,6 +129,7 @@ class BotSettings:
     name: str
     kb: Any
     retrieval: RetrievalSettings
+    generator: Any = None
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     messages: Messages = field(default_factory=Messages)
     faults: FaultSettings = field(default_factory=FaultSettings)
@@ -148,9 +153,12 @@ class BotSettings:
             "faults": FaultSettings,
             "limits": Limits,
         }
-        values: dict[str, Any] = {"kb": instantiate(cfg.bot.kb)}
+        values: dict[str, Any] = {
+            "kb": instantiate(cfg.bot.kb),
+            "generator": _generator(cfg.bot.get("generator")),
+        }
         for key, value in bot.items():
-            if key == "kb":
+            if key in ("kb", "generator"):
                 continue
             if key in sections:
                 values[key] = _build(sections[key], value or {}, f"bot.{key}")
@@ -162,6 +170,20 @@ class BotSettings:
         values["tracking_uri"] = tracking.get("uri")
         values["registry_uri"] = tracking.get("registry_uri")
         return cls(**values)
+
+
+def _generator(node: DictConfig | None) -> Any:
+    """The configured generator (weights not loaded yet), or None."""
+    if node is None:
+        return None
+    from hydra.utils import instantiate
+
+    from csml.bot.generation import Generator
+
+    generator = instantiate(node)
+    if not isinstance(generator, Generator):
+        raise TypeError(f"bot.generator: {type(generator).__name__} is not a csml.bot.generation.Generator")
+    return generator
 
 
 def _build(kind: type, values: dict[str, Any], where: str) -> Any:

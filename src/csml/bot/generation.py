@@ -1,0 +1,162 @@
+"""Generative answers for the reference bot: a language model writes the reply from the retrieved passages.
+
+The ``bot.generator`` config node (``conf/generator/*.yaml``, built with ``_target_``) turns it on; null
+keeps the bot extractive. Any :class:`Generator` fits: :class:`CausalLMGenerator` runs a transformers
+causal LM (SmolLM2-135M-Instruct by default, or any local folder or hub name) through its chat template;
+another generator, such as a registered csml response model, plugs in through its own ``_target_``.
+
+Retrieval and the abstain threshold stay as in extractive mode; the generator only sees questions that
+retrieval can answer (or, under fault injection, is made to answer anyway). Unlike an extractive reply,
+a generated one can state what no passage says: this is the bot audits are meant to catch.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a customer-service agent. Answer the customer's question in two or three sentences, using "
+    "only the context. If the context does not contain the answer, say: I don't know."
+)
+DEFAULT_USER_TEMPLATE = "Context:\n{context}\n\nQuestion: {question}"
+MAX_NEW_TOKENS_LIMIT = 1024
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A generated answer: its text, token counts, and whether it stopped by itself or hit the limit."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: Literal["stop", "length"]
+
+
+class Generator(abc.ABC):
+    """What the bot needs from a generator.
+
+    Contract: :meth:`load` is called once, before the server starts; :meth:`generate` is blocking and is
+    called from one worker thread at a time (the bot serialises generation off its event loop), so an
+    implementation needs no locking of its own.
+    """
+
+    name: str
+    """Reported by ``/healthz``."""
+
+    def load(self) -> None:  # noqa: B027 - optional hook: generators without weights to load skip it
+        """Loads weights; the default does nothing."""
+
+    @abc.abstractmethod
+    def generate(self, question: str, passages: Sequence[str]) -> Generation:
+        """Answers ``question`` from ``passages`` (retrieved, best first)."""
+
+
+class CausalLMGenerator(Generator):
+    """A transformers causal LM answering through its chat template, greedy unless ``do_sample``.
+
+    The system message holds the instructions; the user message holds the numbered passages and the
+    question (``user_template`` with ``{context}`` and ``{question}``). Passages are added best first
+    until ``max_context_tokens``; the one that crosses the budget is cut.
+
+    Args:
+        model: Local folder or hub name of the model.
+        gguf_file: GGUF file inside ``model`` (de-quantised on load), or None.
+        dtype: Torch dtype the weights are loaded in.
+        system_prompt: Instructions: answer only from the context, otherwise say so.
+        user_template: The user message; ``{context}`` and ``{question}`` are filled in.
+        max_context_tokens: Token budget of the passages.
+        max_new_tokens: Upper bound of the answer's length, in tokens (1 to 1024).
+        do_sample: Sample instead of greedy decoding.
+        temperature: Sampling temperature (with ``do_sample``).
+        top_p: Nucleus sampling mass (with ``do_sample``).
+        repetition_penalty: 1.0 = none.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        gguf_file: str | None = None,
+        dtype: str = "float32",
+        system_prompt: str = DEFAULT_SYSTEM_PROMPT,
+        user_template: str = DEFAULT_USER_TEMPLATE,
+        max_context_tokens: int = 512,
+        max_new_tokens: int = 80,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        repetition_penalty: float = 1.0,
+    ) -> None:
+        if not 1 <= max_new_tokens <= MAX_NEW_TOKENS_LIMIT:
+            raise ValueError(
+                f"bot.generator.max_new_tokens must be in [1, {MAX_NEW_TOKENS_LIMIT}], got {max_new_tokens}"
+            )
+        if max_context_tokens < 1:
+            raise ValueError(f"bot.generator.max_context_tokens must be >= 1, got {max_context_tokens}")
+        if temperature <= 0 or not 0 < top_p <= 1 or repetition_penalty <= 0:
+            raise ValueError("bot.generator: temperature and repetition_penalty must be > 0, top_p in (0, 1]")
+        missing = [field for field in ("{context}", "{question}") if field not in user_template]
+        if missing:
+            raise ValueError(f"bot.generator.user_template must contain {missing}")
+        self.name = f"{model}/{gguf_file}" if gguf_file else model
+        self.source = (model, gguf_file, dtype)
+        self.system_prompt = system_prompt
+        self.user_template = user_template
+        self.max_context_tokens = max_context_tokens
+        self.options: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": do_sample}
+        if do_sample:
+            self.options.update(temperature=temperature, top_p=top_p)
+        if repetition_penalty != 1.0:
+            self.options["repetition_penalty"] = repetition_penalty
+        self.model: Any = None
+        self.tokenizer: Any = None
+
+    def load(self) -> None:
+        """Loads the model and tokenizer (once); the tokenizer must have a chat template."""
+        if self.model is not None:
+            return
+        from csml.models.generator import load_causal_lm
+
+        model, gguf_file, dtype = self.source
+        self.model, self.tokenizer = load_causal_lm(model, gguf_file, dtype)
+        self.model.eval()
+        if not self.tokenizer.chat_template:
+            raise ValueError(f"generator {self.name}: the tokenizer has no chat template")
+
+    def context(self, passages: Sequence[str]) -> str:
+        """The passages, numbered, best first, within ``max_context_tokens``."""
+        parts, room = [], self.max_context_tokens
+        for number, passage in enumerate(passages, start=1):
+            if room <= 0:
+                break
+            ids = self.tokenizer(passage, add_special_tokens=False)["input_ids"]
+            text = passage if len(ids) <= room else self.tokenizer.decode(ids[:room]).strip()
+            parts.append(f"[{number}] {text}")
+            room -= len(ids)
+        return "\n".join(parts)
+
+    def prompt(self, question: str, passages: Sequence[str]) -> list[dict[str, str]]:
+        """The chat messages sent to the model."""
+        user = self.user_template.format(context=self.context(passages), question=question)
+        return [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": user}]
+
+    def generate(self, question: str, passages: Sequence[str]) -> Generation:
+        import torch
+
+        self.load()
+        inputs = self.tokenizer.apply_chat_template(
+            self.prompt(question, passages), add_generation_prompt=True, return_dict=True, return_tensors="pt"
+        )
+        with torch.inference_mode():
+            output = self.model.generate(**inputs, **self.options, pad_token_id=self.tokenizer.pad_token_id)
+        prompt_tokens = inputs["input_ids"].shape[1]
+        new = output[0, prompt_tokens:].tolist()
+        stopped = bool(new) and new[-1] == self.tokenizer.eos_token_id
+        return Generation(
+            text=self.tokenizer.decode(new, skip_special_tokens=True).strip(),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=len(new),
+            finish_reason="length" if len(new) >= self.options["max_new_tokens"] and not stopped else "stop",
+        )
