@@ -168,12 +168,13 @@ def test_clinc150_run_chooses_an_oos_threshold_and_reports_oos_metrics(make_cfg,
         "experiment=intent_clinc150_oos", "tracking.register=false", *smoke_overrides, "data.source.limit=300"
     )
     metrics, objects = train(cfg)
-    assert 0.0 <= metrics["test/oos_threshold"] <= 1.0
+    assert metrics["test/oos_threshold"] < 0  # minus a Mahalanobis distance (the experiment's OOS score)
     for key in ("test/in_scope_accuracy", "test/oos_recall", "test/oos_precision", "val/oos_recall"):
         assert 0.0 <= metrics[key] <= 1.0, key
     card = json.loads((objects["model_dir"] / "csml_model.json").read_text())
     assert card["oos_label"] == "oos"
     assert card["oos_threshold"] == pytest.approx(metrics["test/oos_threshold"])
+    assert card["oos_score"] == "mahalanobis" and (objects["model_dir"] / "oos_scorer.npz").is_file()
 
 
 def test_cli_reports_bad_data_with_file_row_and_field(tmp_path) -> None:

@@ -36,6 +36,7 @@ class Evaluation:
     label_field: str
     oos_label: str | None
     oos_threshold: float | None
+    oos_score: str = "softmax"
     splits: dict[str, SplitEvaluation] = field(default_factory=dict)
 
     @property
@@ -62,6 +63,9 @@ def evaluate(
     oos_label: str | None = None,
     oos_threshold: float | str | None = "auto",
     oos_min_recall: float | None = None,
+    oos_scores_by_split: dict[str, np.ndarray] | None = None,
+    oos_score: str = "softmax",
+    oos_in_scope_acceptance: float | None = None,
 ) -> Evaluation:
     """Computes metrics for each split from its records and predicted probabilities.
 
@@ -74,6 +78,11 @@ def evaluate(
             on the validation split (see :func:`csml.metrics.oos.choose_oos_threshold`).
         oos_min_recall: With ``"auto"``, the validation OOS recall the threshold must reach; None for the
             threshold maximising the mean of in-scope accuracy and OOS recall.
+        oos_scores_by_split: In-scope scores of each split's samples compared with the threshold (see
+            :mod:`csml.models.components.oos_scorers`); None for the in-scope max softmax probability.
+        oos_score: Name of the score in ``oos_scores_by_split``, kept in the result.
+        oos_in_scope_acceptance: With ``"auto"``, the share of validation in-scope utterances the threshold
+            must accept (instead of ``oos_min_recall``).
     """
     from csml.metrics.classification import compute_classification_metrics
     from csml.metrics.oos import choose_oos_threshold, predict_with_oos
@@ -82,16 +91,25 @@ def evaluate(
     if oos_label is not None and oos_threshold == "auto":
         records, probs = probs_by_split["validation"]
         y_val = label_indices(records, label_field, labels)
-        threshold = choose_oos_threshold(probs, y_val, labels, oos_label, min_oos_recall=oos_min_recall)
+        threshold = choose_oos_threshold(
+            probs,
+            y_val,
+            labels,
+            oos_label,
+            min_oos_recall=oos_min_recall,
+            scores=None if oos_scores_by_split is None else oos_scores_by_split["validation"],
+            min_in_scope_acceptance=oos_in_scope_acceptance,
+        )
     elif oos_label is not None and oos_threshold is not None:
         threshold = float(oos_threshold)
 
-    result = Evaluation(labels, label_field, oos_label, threshold)
+    result = Evaluation(labels, label_field, oos_label, threshold, oos_score)
     for split, (records, probs) in probs_by_split.items():
         prefix = "val" if split == "validation" else split
         y_true = label_indices(records, label_field, labels)
+        scores = None if oos_scores_by_split is None else oos_scores_by_split[split]
         if oos_label is not None:
-            y_pred = predict_with_oos(probs, labels, oos_label, threshold)
+            y_pred = predict_with_oos(probs, labels, oos_label, threshold, scores=scores)
         else:
             y_pred = probs.argmax(-1)
         metrics = compute_classification_metrics(
@@ -103,6 +121,7 @@ def evaluate(
             channels=[r.channel.value for r in records],
             oos_label=oos_label,
             oos_threshold=threshold,
+            in_scope_scores=scores,
         )
         result.splits[split] = SplitEvaluation(prefix, list(records), y_true, probs, y_pred, metrics)
     return result

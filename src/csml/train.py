@@ -45,6 +45,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     from transformers import AutoTokenizer
 
     from csml.evaluation import evaluate, write_reports
+    from csml.models.components.oos_scorers import softmax
     from csml.tracking.pyfunc import log_classifier
     from csml.tracking.runs import log_config, log_dataset_identity, mlflow_run
 
@@ -76,16 +77,17 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             return {}, {"run_id": run.info.run_id, "trainer": trainer}
 
         best = load_best_weights(trainer, model)
+        scorer, outputs = fit_oos_scorer(cfg.evaluation, model, datamodule)
         evaluation = evaluate(
-            {
-                split: (datamodule.splits[split], model.predict_proba(datamodule.eval_dataloader(split)))
-                for split in ("validation", "test")
-            },
+            {split: (datamodule.splits[split], softmax(logits)) for split, (_, logits) in outputs.items()},
             datamodule.labels,
             datamodule.label_field,
             oos_label=datamodule.oos_label,
             oos_threshold=cfg.evaluation.oos_threshold,
             oos_min_recall=cfg.evaluation.get("oos_min_recall"),
+            oos_scores_by_split={split: scorer.score(*out) for split, out in outputs.items()},
+            oos_score=scorer.name,
+            oos_in_scope_acceptance=cfg.evaluation.get("oos_in_scope_acceptance"),
         )
         metrics = evaluation.metrics
         mlflow.log_metrics(metrics)
@@ -103,7 +105,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             "backbone": cfg.model.backbone,
             "dataset_sha256": identity["sha256"],
         }
-        model_dir = model.net.cpu().save(output_dir / "model", tokenizer, card)
+        model_dir = model.net.cpu().save(output_dir / "model", tokenizer, card, oos_scorer=scorer)
         examples = [r.text for r in datamodule.splits["test"][:3]]
         registered = cfg.tracking.registered_model_name if cfg.tracking.register else None
         info = log_classifier(model_dir, examples, registered)
@@ -123,6 +125,28 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             "model_info": info,
             "registered_version": info.registered_model_version,
         }
+
+
+def fit_oos_scorer(evaluation_cfg: DictConfig, model: Any, datamodule: Any) -> tuple[Any, dict[str, Any]]:
+    """Builds the OOS scorer of ``evaluation.oos_score`` (default ``softmax``), fits it on the training
+    split's features if it needs them, and returns it with the (features, logits) of validation and test."""
+    from csml.evaluation import label_indices
+    from csml.models.components.oos_scorers import make_oos_scorer
+
+    scorer = make_oos_scorer(
+        evaluation_cfg.get("oos_score") or "softmax",
+        datamodule.labels,
+        datamodule.oos_label,
+        evaluation_cfg.get("oos_score_params"),
+    )
+    if scorer.fitted_from_features:
+        features, _ = model.predict_outputs(datamodule.eval_dataloader("train"))
+        y = label_indices(datamodule.splits["train"], datamodule.label_field, datamodule.labels)
+        scorer.fit(features, y)
+    outputs = {
+        split: model.predict_outputs(datamodule.eval_dataloader(split)) for split in ("validation", "test")
+    }
+    return scorer, outputs
 
 
 def fit(cfg: DictConfig, model: Any, datamodule: Any, run_id: str, ckpt_path: str | None) -> Any:

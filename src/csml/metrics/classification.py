@@ -67,6 +67,7 @@ def compute_classification_metrics(
     channels: Sequence[str | Channel] | None = None,
     oos_label: str | None = None,
     oos_threshold: float | None = None,
+    in_scope_scores: Any = None,
     n_bins: int = 15,
 ) -> dict[str, float]:
     """Scores a classifier's probabilities as flat, namespaced metrics ready to log.
@@ -89,6 +90,8 @@ def compute_classification_metrics(
         oos_threshold: Confidence threshold for OOS rejection (see
             :func:`~csml.metrics.oos.predict_with_oos`), typically from
             :func:`~csml.metrics.oos.choose_oos_threshold` on validation data.
+        in_scope_scores: In-scope score of each sample compared with ``oos_threshold`` (higher = more in
+            scope); None for the in-scope max probability.
         n_bins: Number of confidence bins for the ECE.
 
     Returns:
@@ -116,7 +119,7 @@ def compute_classification_metrics(
     if oos_label is None:
         y_pred = probs.argmax(axis=1)
     else:
-        y_pred = predict_with_oos(probs, labels, oos_label, oos_threshold)
+        y_pred = predict_with_oos(probs, labels, oos_label, oos_threshold, scores=in_scope_scores)
 
     summary = _summary(y_true, y_pred, n_classes)
     count = summary.pop("count")

@@ -107,14 +107,24 @@ class SequenceClassifier(L.LightningModule):
             ),
         }
 
-    @torch.inference_mode()
     def predict_proba(self, batches: Iterable[dict[str, torch.Tensor]]) -> np.ndarray:
         """Softmax probabilities for every sample of ``batches``, in order, as a (n, k) float array."""
+        return torch.from_numpy(self.predict_outputs(batches)[1]).softmax(-1).numpy()
+
+    @torch.inference_mode()
+    def predict_outputs(self, batches: Iterable[dict[str, torch.Tensor]]) -> tuple[np.ndarray, np.ndarray]:
+        """Pooled features (n, hidden_size) and logits (n, k) for every sample of ``batches``, in order."""
         was_training = self.training
         self.eval()
-        out = []
+        features, logits = [], []
         for batch in batches:
-            logits = self(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device))
-            out.append(logits.float().softmax(-1).cpu())
+            pooled = self.net.embed(
+                batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
+            )
+            features.append(pooled.float().cpu())
+            logits.append(self.net.head(pooled).float().cpu())
         self.train(was_training)
-        return torch.cat(out).numpy() if out else np.zeros((0, len(self.labels)), dtype=np.float32)
+        if not logits:
+            features.append(torch.zeros(0, self.net.head.in_features))
+            logits.append(torch.zeros(0, len(self.labels)))
+        return torch.cat(features).numpy(), torch.cat(logits).numpy()

@@ -20,8 +20,10 @@ DEFAULT_TOP_K = 5
 class TextClassifierModel(mlflow.pyfunc.PythonModel):
     """Predicts a label, its confidence and the top-k labels for each input text.
 
-    Out-of-scope: when the model was trained with an OOS threshold, a text whose best in-scope probability
-    is below it gets the OOS label, with confidence ``1 - max in-scope probability``.
+    Out-of-scope: when the model was trained with an OOS threshold, a text whose in-scope score (the
+    model's OOS score: best in-scope probability by default, or a Mahalanobis/kNN score fitted on training
+    features, see :mod:`csml.models.components.oos_scorers`) is below it gets the OOS label, with
+    confidence ``1 - max in-scope probability``.
     """
 
     def load_context(self, context: Any) -> None:
@@ -30,14 +32,23 @@ class TextClassifierModel(mlflow.pyfunc.PythonModel):
     def load(self, model_dir: str | Path) -> TextClassifierModel:
         """Loads the saved model folder (used by MLflow through :meth:`load_context`, and directly)."""
         from csml.models.components.encoder_classifier import EncoderClassifier
+        from csml.models.components.oos_scorers import load_oos_scorer
 
         self.net, self.tokenizer, self.card = EncoderClassifier.load(model_dir)
         self.labels: list[str] = self.card["labels"]
+        self.oos_scorer = load_oos_scorer(model_dir, self.card)
         return self
 
     def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Softmax probabilities, shape (len(texts), num_labels), label order as in ``self.labels``."""
         return self.net.predict_texts(self.tokenizer, texts, self.card["max_length"], batch_size)
+
+    def predict_scored(self, texts: list[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """Softmax probabilities and the in-scope score of :attr:`oos_scorer` (higher = more in scope)."""
+        from csml.models.components.oos_scorers import softmax
+
+        features, logits = self.net.encode_texts(self.tokenizer, texts, self.card["max_length"], batch_size)
+        return softmax(logits), self.oos_scorer.score(features, logits)
 
     def predict(self, context, model_input, params=None):
         """``model_input``: a DataFrame with a ``text`` column, a list of strings, or one string."""
@@ -45,10 +56,12 @@ class TextClassifierModel(mlflow.pyfunc.PythonModel):
 
         texts = texts_from_input(model_input)
         top_k = int((params or {}).get("top_k", DEFAULT_TOP_K))
-        probs = self.predict_proba(texts)
+        probs, scores = self.predict_scored(texts)
         oos_label = self.card.get("oos_label")
         if oos_label:
-            pred = predict_with_oos(probs, self.labels, oos_label, self.card.get("oos_threshold"))
+            pred = predict_with_oos(
+                probs, self.labels, oos_label, self.card.get("oos_threshold"), scores=scores
+            )
         else:
             pred = probs.argmax(-1)
         order = np.argsort(-probs, axis=1)[:, :top_k]

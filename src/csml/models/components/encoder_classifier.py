@@ -5,11 +5,14 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from csml.models.components.oos_scorers import OOSScorer
 
 POOLINGS = ("mean", "cls")
 MODEL_CARD = "csml_model.json"
@@ -61,22 +64,26 @@ class EncoderClassifier(nn.Module):
             encoder = get_peft_model(encoder, LoraConfig(**lora))
         return cls(encoder, num_labels, pooling, dropout)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Pooled encoder features, shape (batch, hidden_size): the head's input (before dropout)."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.pooling == "cls":
-            pooled = hidden[:, 0]
-        else:
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        return self.head(self.dropout(pooled))
+            return hidden[:, 0]
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.embed(input_ids, attention_mask)))
 
     @torch.inference_mode()
-    def predict_texts(
+    def encode_texts(
         self, tokenizer: Any, texts: list[str], max_length: int, batch_size: int = 64
-    ) -> np.ndarray:
-        """Softmax probabilities of raw texts, shape (len(texts), num_labels), in batches on the model's device."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Pooled features and logits of raw texts, shapes (len(texts), hidden_size) and
+        (len(texts), num_labels), in batches on the model's device (for OOS scores that use features)."""
         device = self.head.weight.device
-        out = [np.zeros((0, self.head.out_features), dtype=np.float32)]
+        features = [np.zeros((0, self.head.in_features), dtype=np.float32)]
+        logits = [np.zeros((0, self.head.out_features), dtype=np.float32)]
         for start in range(0, len(texts), batch_size):
             batch = tokenizer(
                 texts[start : start + batch_size],
@@ -85,14 +92,26 @@ class EncoderClassifier(nn.Module):
                 padding=True,
                 return_tensors="pt",
             )
-            logits = self(batch["input_ids"].to(device), batch["attention_mask"].to(device))
-            out.append(logits.float().softmax(-1).cpu().numpy())
-        return np.concatenate(out)
+            pooled = self.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+            features.append(pooled.float().cpu().numpy())
+            logits.append(self.head(self.dropout(pooled)).float().cpu().numpy())
+        return np.concatenate(features), np.concatenate(logits)
 
-    def save(self, directory: str | Path, tokenizer: Any, card: dict[str, Any]) -> Path:
+    def predict_texts(
+        self, tokenizer: Any, texts: list[str], max_length: int, batch_size: int = 64
+    ) -> np.ndarray:
+        """Softmax probabilities of raw texts, shape (len(texts), num_labels), in batches on the model's device."""
+        logits = self.encode_texts(tokenizer, texts, max_length, batch_size)[1]
+        return torch.from_numpy(logits).softmax(-1).numpy()
+
+    def save(
+        self, directory: str | Path, tokenizer: Any, card: dict[str, Any], oos_scorer: OOSScorer | None = None
+    ) -> Path:
         """Writes a self-contained model folder: encoder (LoRA merged), tokenizer, head and a JSON card.
 
         The card holds what inference needs besides weights: labels, pooling, max_length, OOS settings.
+        With ``oos_scorer``, its fitted statistics are saved too and the card names it (read back by
+        :func:`~csml.models.components.oos_scorers.load_oos_scorer`).
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -102,6 +121,8 @@ class EncoderClassifier(nn.Module):
         encoder.save_pretrained(directory / "encoder")
         tokenizer.save_pretrained(directory / "tokenizer")
         torch.save(self.head.state_dict(), directory / "head.pt")
+        if oos_scorer is not None:
+            card = {**card, **oos_scorer.save(directory)}
         (directory / MODEL_CARD).write_text(json.dumps({"pooling": self.pooling, **card}, indent=2))
         return directory
 
