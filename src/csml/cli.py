@@ -7,6 +7,7 @@ once a subcommand runs, so ``csml --help`` and ``csml train --help`` answer at o
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from importlib import import_module
@@ -17,12 +18,19 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "promote": ("csml.promote:promote_command", "promote", "gate a version and move the champion alias"),
     "serve": ("csml.bot.server:serve", "serve", "serve the reference customer-service bot over HTTP"),
     "audit": ("csml.audit.run:audit_command", "audit", "audit a deployed chatbot and write a scorecard"),
+    "sweep": (
+        "csml.sweep.run:sweep_command",
+        "train",
+        "tune `csml train` with an Optuna study (hparams_search=)",
+    ),
     "train-response": (
         "csml.response.train:train_response",
         "train_response",
         "fine-tune a response model (retrieval bi-encoder or LoRA generator)",
     ),
 }
+
+COMMAND_ENV = "CSML_COMMAND"
 
 USAGE = """usage: csml <command> [hydra overrides...]
 
@@ -66,7 +74,10 @@ def run_command(name: str, argv: list[str]) -> None:
             logging.getLogger("csml").error("%s", error)
             sys.exit(2)
 
-    sys.argv = [f"csml {name}", *argv]
+    # Lightning's DDP launcher re-runs `sys.argv` once per extra device; the command name travels in
+    # CSML_COMMAND because Hydra must see only overrides in argv.
+    os.environ[COMMAND_ENV] = name
+    sys.argv = [sys.argv[0], *argv]
     app()
 
 
@@ -88,6 +99,8 @@ def _check_overrides(config_name: str, overrides: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if os.environ.get(COMMAND_ENV) in COMMANDS and argv and "=" in argv[0]:
+        argv = [os.environ[COMMAND_ENV], *argv]  # a process Lightning started for another device
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())
         return

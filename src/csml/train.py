@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,27 @@ def resolve_checkpoint(ckpt_path: str | None, output_dir: Path) -> str | None:
     return ckpt_path
 
 
-def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
+def is_rank_zero() -> bool:
+    """Whether this is the first (or only) process of a training run. torchrun sets ``RANK``, srun
+    ``SLURM_PROCID``; the processes Lightning's own launcher starts carry ``LOCAL_RANK`` and ``NODE_RANK``."""
+    for variable in ("RANK", "SLURM_PROCID"):
+        if variable in os.environ:
+            return int(os.environ[variable]) == 0
+    return int(os.environ.get("LOCAL_RANK", 0)) == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
+
+
+def train(
+    cfg: DictConfig, callbacks: list[Any] | None = None, run_tags: dict[str, str] | None = None
+) -> tuple[dict[str, float], dict[str, Any]]:
     """Fits ``cfg.model`` on ``cfg.data``, evaluates on validation and test, and tracks everything.
+
+    Under a multi-process launcher every rank trains, and rank 0 alone opens the MLflow run, evaluates,
+    saves and registers the model (other ranks return empty metrics after fitting).
+
+    Args:
+        cfg: The composed ``train`` config.
+        callbacks: Lightning callbacks added to ``cfg.callbacks`` (a sweep's pruning callback).
+        run_tags: Extra MLflow run tags (a sweep's parent run and trial number).
 
     Returns:
         The metrics (``val/…``, ``test/…``) and the objects built (datamodule, model, trainer, run id,
@@ -62,12 +82,21 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     log.info("data %s: %s rows, %d labels", identity["name"], identity["rows"], identity["num_labels"])
     model = instantiate(cfg.model, labels=datamodule.labels)
 
-    tags = {"csml.task": cfg.task_name, "csml.model_kind": "classifier", "csml.git_commit": git_commit()}
+    if not is_rank_zero():
+        trainer = fit(cfg, model, datamodule, None, ckpt_path, callbacks)
+        return {}, {"datamodule": datamodule, "model": model, "trainer": trainer}
+
+    tags = {
+        "csml.task": cfg.task_name,
+        "csml.model_kind": "classifier",
+        "csml.git_commit": git_commit(),
+        **(run_tags or {}),
+    }
     resumed = (output_dir / RUN_ID_FILE).is_file()
     with mlflow_run(cfg.tracking, cfg.get("run_name"), output_dir / RUN_ID_FILE, tags) as run:
         log_config(cfg, resumed=resumed)
         log_dataset_identity(identity)
-        trainer = fit(cfg, model, datamodule, run.info.run_id, ckpt_path)
+        trainer = fit(cfg, model, datamodule, run.info.run_id, ckpt_path, callbacks)
         if trainer.interrupted:
             log.warning(
                 "training interrupted; resume with: csml train ... hydra.run.dir=%s ckpt_path=last",
@@ -76,6 +105,14 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             mlflow.set_tag("csml.status", "interrupted")
             return {}, {"run_id": run.info.run_id, "trainer": trainer}
 
+        if "FSDP" in type(trainer.strategy).__name__:
+            # FSDP sharded the trained module's parameters in place: evaluate a fresh one with the best
+            # checkpoint's (full) weights.
+            if not getattr(trainer, "checkpoint_callback", None):
+                raise ValueError(
+                    "trainer=fsdp needs callbacks.model_checkpoint: evaluation reloads its weights"
+                )
+            model = instantiate(cfg.model, labels=datamodule.labels)
         best = load_best_weights(trainer, model)
         scorer, outputs = fit_oos_scorer(cfg.evaluation, model, datamodule)
         evaluation = evaluate(
@@ -149,14 +186,31 @@ def fit_oos_scorer(evaluation_cfg: DictConfig, model: Any, datamodule: Any) -> t
     return scorer, outputs
 
 
-def fit(cfg: DictConfig, model: Any, datamodule: Any, run_id: str, ckpt_path: str | None) -> Any:
-    """Builds the Trainer of ``cfg.trainer`` with ``cfg.callbacks`` and ``cfg.logger`` (writing into MLflow
-    run ``run_id``) and fits ``model``, resuming from ``ckpt_path`` if given; returns the trainer."""
+def fit(
+    cfg: DictConfig,
+    model: Any,
+    datamodule: Any,
+    run_id: str | None,
+    ckpt_path: str | None,
+    extra_callbacks: list[Any] | None = None,
+) -> Any:
+    """Builds the Trainer of ``cfg.trainer`` with ``cfg.callbacks`` (plus ``extra_callbacks``) and
+    ``cfg.logger`` (writing into MLflow run ``run_id``) and fits ``model``, resuming from ``ckpt_path`` if
+    given; returns the trainer."""
     from hydra.utils import instantiate
 
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    logger = instantiate(cfg.logger, run_id=run_id) if cfg.get("logger") else False
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
+    callbacks += extra_callbacks or []
+    if not cfg.get("logger"):
+        logger = False
+    elif not is_rank_zero():
+        from lightning.pytorch.loggers.logger import DummyLogger
+
+        logger = DummyLogger()  # ranks > 0 never open the tracking store (rank 0 logs)
+    else:
+        logger = instantiate(cfg.logger, run_id=run_id)
+    # Partial first: Hydra would try to merge the objects into the config (DummyLogger defeats that).
+    trainer = instantiate(cfg.trainer, _partial_=True)(callbacks=callbacks, logger=logger)
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     return trainer
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from csml.data.sources import DatasetSource
 from csml.data.splits import DatasetSplits
@@ -36,14 +36,26 @@ class LengthBucketSampler(Sampler[list[int]]):
     Indices are shuffled, cut into pools of ``pool_factor`` batches, each pool sorted by length and cut
     into batches; the batches are then shuffled. A different permutation is drawn each epoch from
     ``seed + epoch``, so runs are reproducible.
+
+    Under data-parallel training (``num_replicas`` processes) every process draws the same permutation and
+    takes every ``num_replicas``-th batch from ``rank``, each the same number of batches.
     """
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, pool_factor: int = 50) -> None:
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        seed: int,
+        pool_factor: int = 50,
+        num_replicas: int = 1,
+        rank: int = 0,
+    ) -> None:
         self.lengths = list(lengths)
         self.batch_size = batch_size
         self.seed = seed
         self.pool_size = batch_size * pool_factor
         self.epoch = 0
+        self.num_replicas, self.rank = num_replicas, rank
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -58,10 +70,11 @@ class LengthBucketSampler(Sampler[list[int]]):
             pool = sorted(order[start : start + self.pool_size], key=self.lengths.__getitem__)
             batches.extend(pool[i : i + self.batch_size] for i in range(0, len(pool), self.batch_size))
         rng.shuffle(batches)
-        return iter(batches)
+        per_replica = len(batches) // self.num_replicas
+        return iter(batches[self.rank : per_replica * self.num_replicas : self.num_replicas])
 
     def __len__(self) -> int:
-        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+        return ((len(self.lengths) + self.batch_size - 1) // self.batch_size) // self.num_replicas
 
 
 class TextClassificationDataModule(L.LightningDataModule):
@@ -147,10 +160,16 @@ class TextClassificationDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         dataset = self.encoded["train"]
+        replicas, rank = _data_parallel_group()
         if self.length_bucketing:
             lengths = [len(ids) for ids in dataset.input_ids]
-            sampler = LengthBucketSampler(lengths, self.batch_size, self.seed)
+            sampler = LengthBucketSampler(
+                lengths, self.batch_size, self.seed, num_replicas=replicas, rank=rank
+            )
             return self._loader(dataset, batch_sampler=sampler)
+        if replicas > 1:
+            shard = DistributedSampler(dataset, replicas, rank, shuffle=True, seed=self.seed, drop_last=True)
+            return self._loader(dataset, batch_size=self.batch_size, sampler=shard)
         generator = torch.Generator().manual_seed(self.seed)
         return self._loader(dataset, batch_size=self.batch_size, shuffle=True, generator=generator)
 
@@ -175,6 +194,13 @@ class TextClassificationDataModule(L.LightningDataModule):
             persistent_workers=self.num_workers > 0,
             **kwargs,
         )
+
+
+def _data_parallel_group() -> tuple[int, int]:
+    """(processes, this process's rank) of data-parallel training; (1, 0) in a single process."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_world_size(), torch.distributed.get_rank()
+    return 1, 0
 
 
 def _load_tokenizer(tokenizer: Any) -> Any:

@@ -1,0 +1,1 @@
+"""Hyper-parameter sweeps: Optuna studies over ``csml train`` (``csml sweep``), shared through an RDB storage."""

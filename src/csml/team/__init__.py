@@ -1,0 +1,1 @@
+"""Team infrastructure: the local PostgreSQL + MLflow server stack (deploy/compose.yaml without Docker)."""
