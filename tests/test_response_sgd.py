@@ -81,5 +81,5 @@ SGD = (
 def test_real_sgd_banks_and_payment_dialogues() -> None:
     splits = SgdDialogues(SGD).load()
     assert all(len(splits[split]) > 500 for split in ("train", "validation", "test"))
-    intents = {r.intent for r in splits["train"]}
-    assert {"CheckBalance", "TransferMoney", "MakePayment"} <= intents
+    assert {"CheckBalance", "TransferMoney"} <= {r.intent for r in splits["train"]}
+    assert "MakePayment" in {r.intent for r in splits["test"]}  # Payment is an SGD test-only service
