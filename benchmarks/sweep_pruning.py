@@ -3,7 +3,7 @@ data slice and epochs) run once with ``NopPruner`` and once with the default ``M
 
 Prints the trial-epochs each run trained (one epoch of one trial = one unit of compute), their ratio, the
 best validation macro-F1 each found, and the wall time. Sized for a 2-core CPU: a small Banking77 slice,
-a few optimiser steps per epoch; the figures measure the pruning mechanism, not a realistic search.
+two optimiser steps of 16 per epoch; the figures measure the pruning mechanism, not a realistic search.
 
     .venv/bin/python benchmarks/sweep_pruning.py --trials 8 --epochs 3
 """
@@ -35,7 +35,7 @@ def run(workdir: str, pruner: str, trials: int, epochs: int, limit: int) -> dict
         "data.batch_size=16",
         "data.eval_batch_size=128",
         f"trainer.max_epochs={epochs}",
-        "trainer.limit_train_batches=4",
+        "trainer.limit_train_batches=2",
         "trainer.enable_progress_bar=false",
         "trainer.accelerator=cpu",
         # Early stopping would also cut epochs; off, so the comparison isolates the pruner.
@@ -57,12 +57,16 @@ def run(workdir: str, pruner: str, trials: int, epochs: int, limit: int) -> dict
 
 
 def main() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("csml.sweep").setLevel(logging.INFO)  # one line per trial: progress
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--limit", type=int, default=300, help="Banking77 rows per split")
+    parser.add_argument("--limit", type=int, default=120, help="Banking77 rows per split")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
         results = {

@@ -35,20 +35,36 @@ def safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def open_storage(storage: DictConfig) -> Any:
-    """An ``optuna.storages.RDBStorage`` with worker heartbeats (a dead worker's trial is failed and redone)."""
+def open_storage(storage: DictConfig, attempts: int = 5) -> Any:
+    """An ``optuna.storages.RDBStorage`` with worker heartbeats (a dead worker's trial is failed and redone).
+
+    Workers that start together on an empty database race to create Optuna's tables (PostgreSQL reports
+    the loser's ``CREATE TYPE`` as a unique violation); the loser retries and finds the tables made.
+    """
+    import random
+
     import optuna
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
 
     url = storage_url(storage)
     if url.startswith("sqlite:///"):
         from pathlib import Path
 
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.RDBStorage(
-        url,
-        heartbeat_interval=storage.get("heartbeat_interval"),
-        grace_period=storage.get("grace_period"),
-    )
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return optuna.storages.RDBStorage(
+                url,
+                heartbeat_interval=storage.get("heartbeat_interval"),
+                grace_period=storage.get("grace_period"),
+            )
+        except (IntegrityError, ProgrammingError) as error:
+            if attempt >= attempts:
+                raise
+            log.info("Optuna schema being created by another worker (%s); retrying", type(error).__name__)
+            time.sleep(0.5 + random.random())
 
 
 def create_or_load(search: DictConfig, storage: Any, sampler: Any, pruner: Any) -> tuple[Any, bool]:
