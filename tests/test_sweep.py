@@ -60,6 +60,21 @@ def test_search_space_parses_and_renders_overrides() -> None:
     ]
 
 
+def test_trials_drop_sweep_owned_overrides_and_parent_params_mask_secrets() -> None:
+    from csml.sweep.run import _redact_override, trial_base_overrides
+
+    overrides = [
+        "experiment=x",
+        "hparams_search.n_trials=3",
+        "paths.output_dir=/o",
+        "run_name=a",
+        "~callbacks.lr_monitor",
+    ]
+    assert trial_base_overrides(overrides) == ["experiment=x", "~callbacks.lr_monitor"]
+    assert _redact_override("+target.api_key=abc") == "+target.api_key=***"
+    assert _redact_override("model.optimizer.lr=0.1") == "model.optimizer.lr=0.1"
+
+
 def test_best_experiment_file_composes_to_the_best_values(tmp_path) -> None:
     text = experiment_yaml(
         ["experiment=intent_banking77", "model=minilm_lora", "trainer.max_epochs=2", "paths.run_dir=/x"],

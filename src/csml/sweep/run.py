@@ -98,7 +98,7 @@ def sweep(overrides: list[str]) -> SweepResult:
         "sweep.n_trials": str(n_trials),
         "sweep.sampler": str(search.sampler._target_),
         "sweep.pruner": str(search.pruning.pruner._target_) if search.pruning.enabled else "none",
-        "sweep.overrides": json.dumps(base),
+        "sweep.overrides": json.dumps([_redact_override(o) for o in base]),
         **{f"space.{p.key}": json.dumps(OmegaConf.to_container(search.search_space[p.key])) for p in params},
     }
     parent = parent_run_id(study, created, cfg.tracking, describe)
@@ -282,6 +282,14 @@ def _sampler_seed(search: DictConfig, storage: Any) -> int | None:
     except KeyError:
         existing = 0
     return int(seed) + 1000 * int(search.worker_id) + existing
+
+
+def _redact_override(override: str) -> str:
+    """``key=value`` with the value masked when the key looks like a secret (as config params are)."""
+    from csml.tracking.runs import REDACTED, SECRET_KEY
+
+    key, sep, _ = override.partition("=")
+    return f"{key}{sep}{REDACTED}" if sep and SECRET_KEY.search(key.lstrip("+~")) else override
 
 
 def _short(value: Any) -> str:
