@@ -41,7 +41,7 @@ def begin_pairs(records: list, origin: str) -> tuple[list[str], list[str], np.nd
 def report(name: str, threshold: float, scores: np.ndarray, positive: np.ndarray) -> dict[str, float]:
     from sklearn.metrics import f1_score, roc_auc_score
 
-    from csml.judge.baselines import balanced_accuracy
+    from csml.metrics.binary import balanced_accuracy
 
     predicted = scores >= threshold
     return {
@@ -68,8 +68,9 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     from csml.config import minilm_path
-    from csml.judge.baselines import best_threshold, embedding_similarity, lexical_overlap
+    from csml.judge.baselines import embedding_similarity, lexical_overlap
     from csml.judge.judge import GroundednessJudge
+    from csml.metrics.binary import choose_decision_threshold
 
     torch.set_num_threads(args.threads)
     cfg = compose("train", ["experiment=judge_groundedness"])
@@ -92,7 +93,7 @@ def main() -> None:
     }
     results, speed = [], {}
     for name, score in methods.items():
-        threshold = best_threshold(score(list(val_claims), list(val_knowledge)), val_positive)
+        threshold = choose_decision_threshold(score(list(val_claims), list(val_knowledge)), val_positive)
         start = time.perf_counter()
         scores = score(test_claims, test_knowledge)
         speed[name] = len(test_claims) / (time.perf_counter() - start)

@@ -75,3 +75,27 @@ def start_bot_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Start
             return server.url, Path(cfg.bot.reply_log)
 
         yield start
+
+
+@pytest.fixture(scope="session")
+def smoke_judge(tmp_path_factory: pytest.TempPathFactory, smoke_overrides: tuple[str, ...]) -> Path:
+    """Folder of a groundedness judge trained for a couple of steps on knowledge-base pairs from the bundled
+    ABCD manual (plumbing for judge and audit tests; its scores mean nothing)."""
+    from csml.train import train
+
+    tmp = tmp_path_factory.mktemp("judge")
+    cfg = compose(
+        "train",
+        [
+            f"paths.run_dir={tmp / 'runs'}",
+            f"paths.output_dir={tmp / 'out'}",
+            "experiment=judge_groundedness",
+            "data.source.knowledge_bases=[{_target_: csml.bot.kb.AbcdGuidelines, root: ${paths.data_dir}/abcd}]",
+            "data.source.begin_root=null",
+            "data.source.heldout_fraction=0.25",
+            "data.max_length=96",
+            "tracking.register=false",
+            *smoke_overrides,
+        ],
+    )
+    return Path(train(cfg)[1]["model_dir"])

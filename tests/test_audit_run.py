@@ -12,6 +12,9 @@ from omegaconf import DictConfig
 from csml.config import compose
 
 LIMIT = 6  # questions per audit: 4 policy, 1 off-topic, 1 false-premise (stratified)
+# Groundedness by embedding similarity, so that values asserted here mean something without a trained judge;
+# the judge path has its own test below (with a smoke-trained judge whose scores mean nothing).
+EMBEDDING_GROUNDEDNESS = "+metrics.groundedness.params.method=embedding"
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +45,7 @@ def audit_cfg(url: str, out: Path, *overrides: str, mlflow_dir: Path | None = No
             f"limit={LIMIT}",
             "progress=false",
             "cache_dir=null",
+            EMBEDDING_GROUNDEDNESS,
             *tracking,
             *overrides,
         ],
@@ -99,6 +103,7 @@ def test_cli_exit_codes(bot: tuple[str, Path], tmp_path: Path, mlflow_db: Path) 
         f"limit={LIMIT}",
         "progress=false",
         "cache_dir=null",
+        EMBEDDING_GROUNDEDNESS,
         f"paths.run_dir={tmp_path}/runs",
         f"hydra.run.dir={tmp_path}/out",
         f"tracking.uri=sqlite:///{mlflow_db}/mlflow.db",
@@ -116,6 +121,38 @@ def test_cli_exit_codes(bot: tuple[str, Path], tmp_path: Path, mlflow_db: Path) 
     with pytest.raises(SystemExit) as misconfigured:
         main(["audit", "suite=no_such_suite", *base])
     assert misconfigured.value.code == 2
+
+
+def test_groundedness_judge_scores_claims_and_reports_highlight_them(
+    bot: tuple[str, Path], tmp_path: Path, smoke_judge: Path
+) -> None:
+    from csml.audit.run import audit
+    from csml.cli import main
+
+    url, _ = bot
+    judge = [f"groundedness_judge.model_uri={smoke_judge}", "metrics.groundedness.params.method=judge"]
+    lenient, _ = audit(audit_cfg(url, tmp_path / "lenient", *judge, "groundedness_judge.threshold=0.0"))
+    assert lenient["metrics"]["groundedness"]["value"] == 1.0
+    strict, paths = audit(audit_cfg(url, tmp_path / "strict", *judge, "groundedness_judge.threshold=1.01"))
+    assert (
+        strict["metrics"]["groundedness"]["value"] == 0.0
+        and strict["metrics"]["groundedness"]["passed"] is False
+    )
+    rows = [json.loads(line) for line in paths["samples"].read_text().splitlines()]
+    judged = [r for r in rows if r["scores"]["groundedness"]["value"] is not None]
+    assert judged
+    for row in judged:
+        claims = row["scores"]["groundedness"]["data"]["claims"]
+        assert claims and not any(c["supported"] for c in claims)
+        answer = row["reply"]["text"]
+        assert all(answer[c["start"] : c["end"]].strip() for c in claims)
+        assert "claims supported by the judge (threshold 1.01)" in row["scores"]["groundedness"]["reason"]
+    assert "<mark" in paths["report"].read_text()
+
+    with pytest.raises(SystemExit) as missing:
+        main(["audit", f"target.url={url}", "limit=1", "progress=false", "~tracking", f"paths.run_dir={tmp_path}/r",
+              f"hydra.run.dir={tmp_path}/missing", "groundedness_judge.model_uri=/no/such/judge"])  # fmt: skip
+    assert missing.value.code == 2
 
 
 def test_bot_errors_are_recorded_per_sample(

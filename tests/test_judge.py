@@ -11,11 +11,12 @@ import pytest
 
 from csml.bot.kb import AbcdGuidelines, FaqFile
 from csml.data.splits import DataValidationError
-from csml.judge.baselines import balanced_accuracy, best_threshold, lexical_overlap
+from csml.judge.baselines import lexical_overlap
 from csml.judge.claims import split_claims
 from csml.judge.data import SUPPORTED, UNSUPPORTED, GroundednessPairs
 from csml.judge.judge import GroundednessJudge, knowledge_windows
 from csml.judge.perturb import PERTURBATIONS, PerturbationPool, perturb
+from csml.metrics.binary import balanced_accuracy, choose_decision_threshold
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 BEGIN_HEADER = "model_name\tdata_source\tknowledge\tmessage\tresponse\tbegin_label"
@@ -28,7 +29,9 @@ FAQ = [
 
 
 def test_claims_keep_spans_merge_fragments_and_respect_abbreviations() -> None:
-    answer = "Sure! You can return it within 30 days. The fee is Rs. 500, e.g. for shoes.\n- Log in to the app"
+    answer = (
+        "Sure! You can return it within 30 days. The fee is Rs. 500, e.g. for shoes.\n- Log in to the app"
+    )
     claims = split_claims(answer)
     assert [c.text for c in claims] == [
         "Sure! You can return it within 30 days.",
@@ -82,7 +85,8 @@ def test_pairs_keep_passages_apart_and_label_both_ways(faq_file: Path, tmp_path:
     write_begin(
         begin / "dev.tsv",
         [("Paris is the capital of France.", "paris is france's capital", "Fully attributable")] * 3
-        + [("Paris is the capital of France.", "i love the eiffel tower at night", "Not fully attributable")] * 3,
+        + [("Paris is the capital of France.", "i love the eiffel tower at night", "Not fully attributable")]
+        * 3,
     )
     source = GroundednessPairs(
         knowledge_bases=[AbcdGuidelines(str(DATA / "abcd")), FaqFile(str(faq_file), name="faq")],
@@ -127,13 +131,15 @@ def test_bad_begin_files_name_file_row_and_field(tmp_path: Path) -> None:
 
 def test_baselines_separate_copies_from_unrelated_text_and_thresholds_can_fail() -> None:
     knowledge = ["Refunds reach your card within 5 business days."] * 2
-    overlap = lexical_overlap(["refunds reach your card within 5 business days", "we sell blue shoes"], knowledge)
+    overlap = lexical_overlap(
+        ["refunds reach your card within 5 business days", "we sell blue shoes"], knowledge
+    )
     assert overlap[0] == 1.0 and overlap[1] == 0.0
     positive = np.array([True, True, False, False])
     separable = np.array([0.9, 0.8, 0.2, 0.1])
-    assert balanced_accuracy(separable >= best_threshold(separable, positive), positive) == 1.0
+    assert balanced_accuracy(separable >= choose_decision_threshold(separable, positive), positive) == 1.0
     constant = np.full(4, 0.5)
-    assert balanced_accuracy(constant >= best_threshold(constant, positive), positive) == 0.5
+    assert balanced_accuracy(constant >= choose_decision_threshold(constant, positive), positive) == 0.5
 
 
 def test_knowledge_windows_cover_the_text_in_order() -> None:
@@ -143,33 +149,8 @@ def test_knowledge_windows_cover_the_text_in_order() -> None:
     assert all(len(w.split()) <= 12 for w in windows) and len(windows) == 5
 
 
-@pytest.fixture(scope="module")
-def trained_judge(tmp_path_factory, smoke_overrides):
-    """A judge trained for a couple of steps on a real slice (plumbing, not quality)."""
-    from csml.config import compose
-    from csml.train import train
-
-    tmp = tmp_path_factory.mktemp("judge")
-    faq = tmp / "faq.csv"
-    faq.write_text("\n".join(["Question,Answer", *(f'"{q}","{a}"' for q, a in FAQ * 3)]) + "\n")
-    cfg = compose(
-        "train",
-        [
-            f"paths.run_dir={tmp / 'runs'}",
-            f"paths.output_dir={tmp / 'out'}",
-            "experiment=judge_groundedness",
-            f"data.source.knowledge_bases.1.path={faq}",
-            "data.source.begin_root=null",
-            "data.max_length=96",
-            *smoke_overrides,
-        ],
-    )
-    _, objects = train(cfg)
-    return objects
-
-
-def test_judge_scores_claims_and_highlights_unsupported_ones(trained_judge) -> None:
-    judge = GroundednessJudge.load(str(trained_judge["model_dir"]), threshold=0.0)
+def test_judge_scores_claims_and_highlights_unsupported_ones(smoke_judge: Path) -> None:
+    judge = GroundednessJudge.load(str(smoke_judge), threshold=0.0)
     answer = "Refunds reach your card within 5 business days. Gold members get a free phone."
     verdict, no_knowledge = judge.judge_many([answer, answer], [[FAQ[0][1]], []])
     assert [c.claim.text for c in verdict.claims] == [c.text for c in split_claims(answer)]
@@ -177,16 +158,16 @@ def test_judge_scores_claims_and_highlights_unsupported_ones(trained_judge) -> N
     assert verdict.score == min(c.score for c in verdict.claims)
     assert no_knowledge.score is None and no_knowledge.claims == []
 
-    strict = GroundednessJudge.load(str(trained_judge["model_dir"]), threshold=1.01)
+    strict = GroundednessJudge.load(str(smoke_judge), threshold=1.01)
     flagged = strict.judge(answer, [FAQ[0][1]])
     assert flagged.supported is False and len(flagged.unsupported) == 2
     assert flagged.highlight(answer) == f"[[{answer[:47]}]] [[{answer[48:]}]]"
 
 
-def test_a_model_that_is_not_a_judge_is_refused(trained_judge) -> None:
+def test_a_model_that_is_not_a_judge_is_refused(smoke_judge: Path) -> None:
     from csml.tracking.pyfunc import TextClassifierModel
 
-    model = TextClassifierModel().load(trained_judge["model_dir"])
+    model = TextClassifierModel().load(smoke_judge)
     model.card = {**model.card, "label_field": "intent"}
     with pytest.raises(ValueError, match="not a groundedness judge"):
         GroundednessJudge(model)

@@ -323,3 +323,14 @@ def test_threshold_for_a_minimum_oos_recall_is_the_smallest_that_reaches_it() ->
     assert choose_oos_threshold(probs, y_true, labels, "oos", grid, min_oos_recall=0.3) == pytest.approx(0.0)
     # Recall 1 needs the 0.9 sample rejected, which also rejects the in-scope 0.7 sample.
     assert choose_oos_threshold(probs, y_true, labels, "oos", grid, min_oos_recall=1.0) == pytest.approx(0.95)
+
+
+def test_decision_threshold_maximises_balanced_accuracy_and_can_fail() -> None:
+    from csml.metrics.binary import balanced_accuracy, choose_decision_threshold
+
+    positive = np.array([True, True, False, False, False])
+    separable = np.array([0.9, 0.7, 0.6, 0.2, 0.1])
+    threshold = choose_decision_threshold(separable, positive)
+    assert threshold == 0.7 and balanced_accuracy(separable >= threshold, positive) == 1.0
+    useless = np.full(5, 0.5)
+    assert balanced_accuracy(useless >= choose_decision_threshold(useless, positive), positive) == 0.5

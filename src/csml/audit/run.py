@@ -58,7 +58,13 @@ def audit(cfg: DictConfig, adapter: Any = None) -> tuple[dict[str, Any], dict[st
     kb_texts = _kb_texts(cfg.get("knowledge_base"))
     embedder = cache(lambda: _embedder(cfg.embedder))
     judge = OmegaConf.to_container(cfg.judge, resolve=True) if cfg.get("judge") else None
-    context = {"abstain_patterns": suite.abstain_patterns, "kb_texts": kb_texts, "judge": judge}
+    groundedness_judge = cache(lambda: _groundedness_judge(cfg.get("groundedness_judge")))
+    context = {
+        "abstain_patterns": suite.abstain_patterns,
+        "kb_texts": kb_texts,
+        "judge": judge,
+        "groundedness_judge": groundedness_judge,
+    }
     metrics = [build_metric(spec, embedder, **context) for spec in suite.metrics]
 
     data_dirs = {"data_dir": cfg.paths.data_dir, "external_data_dir": cfg.paths.get("external_data_dir")}
@@ -125,6 +131,19 @@ def _kb_texts(kb: DictConfig | None) -> list[str]:
     from hydra.utils import instantiate
 
     return [f"{e.title}\n{e.answer}\n{e.passage}" for e in instantiate(kb).load()]
+
+
+def _groundedness_judge(spec: DictConfig | None) -> Any:
+    from csml.judge.judge import GroundednessJudge
+
+    if spec is None:
+        raise AuditConfigError(
+            "the groundedness metric's judge needs groundedness_judge.model_uri in the config"
+        )
+    try:
+        return GroundednessJudge.load(str(spec.model_uri), threshold=spec.get("threshold"))
+    except (FileNotFoundError, ValueError) as error:
+        raise AuditConfigError(f"groundedness_judge: {error}") from None
 
 
 def _embedder(spec: DictConfig) -> Any:

@@ -300,6 +300,26 @@ def worst_cases(
     return out
 
 
+def _answer_html(sample: ScoredSample, metric: str, limit: int = 300) -> str:
+    """The reply as HTML (cut at ``limit`` characters unless a judge flagged claims in it), claims the judge
+    found unsupported in ``<mark>`` with their support scores as tooltips."""
+    text = sample.reply.text
+    if not text:
+        return html.escape(str(sample.reply.error))
+    claims = (sample.scores[metric].get("data") or {}).get("claims") or []
+    flagged = sorted((c for c in claims if not c["supported"]), key=lambda c: c["start"])
+    if not flagged:
+        return html.escape(text[:limit])
+    out, last = [], 0
+    for claim in flagged:
+        out.append(html.escape(text[last : claim["start"]]))
+        out.append(
+            f"<mark title='support {claim['score']:.2f}'>{html.escape(text[claim['start'] : claim['end']])}</mark>"
+        )
+        last = claim["end"]
+    return "".join([*out, html.escape(text[last:])])
+
+
 def html_report(scorecard: dict[str, Any], scored: list[ScoredSample]) -> str:
     """A self-contained HTML report: verdict, metric table, score distributions and worst cases."""
     e = html.escape
@@ -325,13 +345,15 @@ def html_report(scorecard: dict[str, Any], scored: list[ScoredSample]) -> str:
         breakdowns += (
             f"<h2>By {e(field)}</h2><table><tr><th>{e(field)}</th><th>samples</th>{head}</tr>{body}</table>"
         )
-        breakdowns += "".join(f"<figure><img alt='{e(n)}' src='{src}'></figure>" for n, src in _bars(scorecard, field))
+        breakdowns += "".join(
+            f"<figure><img alt='{e(n)}' src='{src}'></figure>" for n, src in _bars(scorecard, field)
+        )
     plots = "".join(
         f"<figure><img alt='{e(n)}' src='{src}'></figure>" for n, src in _plots(scorecard, scored)
     )
     worst = "".join(
         f"<tr><td>{e(name)}</td><td>{_fmt(s.scores[name]['value'])}</td><td>{e(s.sample.id)}</td>"
-        f"<td>{e(s.sample.question)}</td><td>{e(s.reply.text[:300] or str(s.reply.error))}</td>"
+        f"<td>{e(s.sample.question)}</td><td>{_answer_html(s, name)}</td>"
         f"<td>{e(s.scores[name]['reason'])}</td></tr>"
         for name, s in worst_cases(scorecard, scored)
     )

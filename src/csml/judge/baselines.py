@@ -33,21 +33,3 @@ def embedding_similarity(answers: Sequence[str], knowledge: Sequence[str], encod
     a = np.asarray(encoder.encode(list(answers), normalize_embeddings=True))
     k = np.asarray(encoder.encode(list(knowledge), normalize_embeddings=True))
     return (a * k).sum(axis=1)
-
-
-def best_threshold(scores: np.ndarray, positive: np.ndarray) -> float:
-    """The threshold on ``scores`` (predict positive when >=) with the best balanced accuracy."""
-    candidates = np.unique(scores)
-    best, best_value = 0.5, -1.0
-    for threshold in candidates:
-        value = balanced_accuracy(scores >= threshold, positive)
-        if value > best_value:
-            best, best_value = float(threshold), value
-    return best
-
-
-def balanced_accuracy(predicted: np.ndarray, positive: np.ndarray) -> float:
-    """Mean of the recall of each class (positive and negative)."""
-    predicted, positive = np.asarray(predicted, bool), np.asarray(positive, bool)
-    recalls = [(predicted[positive == c] == c).mean() for c in (True, False) if (positive == c).any()]
-    return float(np.mean(recalls))

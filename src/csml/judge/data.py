@@ -70,7 +70,7 @@ class GroundednessPairs(DatasetSource):
         begin_files: Mapping[str, Sequence[str]] | None = None,
         separator: str = "[SEP]",
         claims_per_passage: int = 4,
-        window_words: int = 120,
+        window_words: int = 60,
         heldout_fraction: float = 0.1,
         perturbations: Sequence[str] = tuple(PERTURBATIONS),
         **base: Any,

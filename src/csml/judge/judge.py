@@ -63,7 +63,7 @@ class GroundednessJudge:
     """
 
     def __init__(
-        self, model: Any, threshold: float | None = None, window_words: int = 120, batch_size: int = 64
+        self, model: Any, threshold: float | None = None, window_words: int = 60, batch_size: int = 64
     ) -> None:
         if model.card.get("label_field") != "grounded" or SUPPORTED not in model.labels:
             raise ValueError(

@@ -3,50 +3,87 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from csml.audit.metrics.base import Embedder, Metric, MetricResult, _skip, abstained, register, sentences
-from csml.audit.suite import AuditSample
+from csml.audit.suite import AuditConfigError, AuditSample
 
 if TYPE_CHECKING:
     from csml.audit.adapters import BotReply
+    from csml.judge.judge import GroundednessJudge, Verdict
 
 
 @register
 class Groundedness(Metric):
-    """Share of the answer's sentences supported by the contexts the bot returned.
+    """Share of the answer's claims supported by the contexts the bot returned.
 
-    A sentence is supported when its cosine similarity to some context sentence reaches
-    ``sentence_threshold``. Without returned contexts the sample's reference contexts are used when
-    ``fallback_to_reference``; an abstention is not scored.
+    ``method: judge`` (the default) asks csml's offline groundedness judge (:mod:`csml.judge`, configured
+    under ``groundedness_judge`` in ``conf/audit.yaml``) whether the contexts support each claim; the sample
+    keeps every claim's span and score, so reports highlight the unsupported ones. ``method: embedding``
+    needs no trained model: a sentence counts as supported when its cosine similarity to some context
+    sentence reaches ``sentence_threshold`` (blind to a changed number or a negation). Without returned
+    contexts the sample's reference contexts are used when ``fallback_to_reference``; an abstention is not
+    scored.
     """
 
     name = "groundedness"
     needs_embedder = True
+    methods = ("judge", "embedding")
 
     def __init__(
         self,
         embedder: Embedder,
+        method: str = "judge",
+        groundedness_judge: Callable[[], GroundednessJudge] | None = None,
         sentence_threshold: float = 0.6,
         fallback_to_reference: bool = True,
         abstain_patterns: Sequence[str] = (),
         **base: Any,
     ) -> None:
         super().__init__(**base)
+        if method not in self.methods:
+            raise AuditConfigError(f"groundedness: method must be one of {self.methods}, got {method!r}")
+        if method == "judge" and groundedness_judge is None:
+            raise AuditConfigError(
+                "groundedness: method 'judge' needs groundedness_judge in the audit config"
+            )
         self.embedder = embedder
+        self.judge = groundedness_judge() if method == "judge" and groundedness_judge else None
         self.sentence_threshold = sentence_threshold
         self.fallback = fallback_to_reference
         self.abstain_patterns = tuple(abstain_patterns)
+        self._verdicts: dict[str, Verdict] = {}
+
+    def _contexts(self, sample: AuditSample, reply: BotReply) -> list[str]:
+        return list(reply.contexts) or (list(sample.reference_contexts) if self.fallback else [])
+
+    def _skip_reason(self, sample: AuditSample, reply: BotReply) -> str | None:
+        if (why := _skip(sample, reply, answerable_only=False)) is not None:
+            return why
+        if abstained(reply, self.abstain_patterns):
+            return "the bot abstained: nothing to ground"
+        return None
+
+    def prepare(self, pairs: Sequence[tuple[AuditSample, BotReply]]) -> None:
+        """With the judge, scores every answer's claims in shared batches before per-sample scoring."""
+        if self.judge is None:
+            return
+        todo = [(s, r) for s, r in pairs if self._skip_reason(s, r) is None and self._contexts(s, r)]
+        verdicts = self.judge.judge_many([r.text for _, r in todo], [self._contexts(s, r) for s, r in todo])
+        self._verdicts = {s.id: v for (s, _), v in zip(todo, verdicts, strict=True)}
 
     def score(self, sample: AuditSample, reply: BotReply) -> MetricResult:
-        if (why := _skip(sample, reply, answerable_only=False)) is not None:
+        if (why := self._skip_reason(sample, reply)) is not None:
             return MetricResult(None, why)
-        if abstained(reply, self.abstain_patterns):
-            return MetricResult(None, "the bot abstained: nothing to ground")
-        contexts = list(reply.contexts) or (list(sample.reference_contexts) if self.fallback else [])
+        contexts = self._contexts(sample, reply)
+        if self.judge is not None:
+            if not contexts:
+                return MetricResult(0.0, "no contexts to ground the answer in")
+            verdict = self._verdicts.get(sample.id) or self.judge.judge(reply.text, contexts)
+            return self._judged(verdict) if verdict.claims else MetricResult(None, "no claims in the answer")
         claims = sentences(reply.text)
         if not contexts or not claims:
             return MetricResult(
@@ -63,6 +100,18 @@ class Groundedness(Metric):
             worst = min(weak, key=lambda w: w[1])
             reason += f"; least supported ({worst[1]:.2f}): {worst[0][:120]!r}"
         return MetricResult(value, reason)
+
+    def _judged(self, verdict: Verdict) -> MetricResult:
+        n, weak = len(verdict.claims), verdict.unsupported
+        reason = f"{n - len(weak)}/{n} claims supported by the judge (threshold {self.judge.threshold:.2f})"
+        if weak:
+            worst = min(weak, key=lambda c: c.score)
+            reason += f"; least supported ({worst.score:.2f}): {worst.claim.text[:120]!r}"
+        spans = [
+            {"start": c.claim.start, "end": c.claim.end, "score": round(c.score, 4), "supported": c.supported}
+            for c in verdict.claims
+        ]
+        return MetricResult(1 - len(weak) / n, reason, data={"claims": spans})
 
 
 @register
