@@ -135,6 +135,7 @@ def test_quantized_loading_without_cuda_says_what_is_missing() -> None:
 
 
 def test_pyfunc_input_forms() -> None:
+    import numpy as np
     import pandas as pd
 
     from csml.response.generative.pyfunc import conversations
@@ -146,6 +147,8 @@ def test_pyfunc_input_forms() -> None:
     parsed = conversations(frame)
     assert parsed[0] == ([{"role": "user", "content": "a"}], {"stage": "support"})
     assert parsed[1][0] == messages
+    as_array = pd.DataFrame({"messages": [np.array(messages, dtype=object)]})
+    assert conversations(as_array)[0][0] == messages
     with pytest.raises(ValueError, match="'text' or 'messages'"):
         conversations(pd.DataFrame({"query": ["a"]}))
     with pytest.raises(ValueError, match="row 0"):

@@ -58,6 +58,8 @@ def conversations(model_input: Any) -> list[tuple[list[dict], dict[str, Any]]]:
     out = []
     for i, row in enumerate(model_input.to_dict("records")):
         messages = row.get("messages")
+        if hasattr(messages, "tolist"):  # schema enforcement may hand over a numpy array of messages
+            messages = messages.tolist()
         if messages is None or (not isinstance(messages, list | tuple) and pd.isna(messages)):
             text = row.get("text")
             if not isinstance(text, str) or not text.strip():
