@@ -195,16 +195,16 @@ def test_micro_batcher_batches_concurrent_items_and_runs_batches_on_several_work
         MicroBatcher(double, workers=0)
 
 
-def test_encoder_matches_sentence_transformers_and_keeps_order() -> None:
+def test_encoder_plain_and_traced_match_sentence_transformers_and_keep_order() -> None:
     import numpy as np
 
     from csml.bot.retrieval import Encoder
     from csml.config import minilm_path
 
     texts = ["How do I reset my password?", "refund", "Where is my order? It was due last week.", "hi"]
-    encoder = Encoder(minilm_path())
-    vectors = encoder.encode(texts, batch_size=3)
-    reference = encoder.model.encode(texts, normalize_embeddings=True)
-    assert vectors.shape == (4, encoder.dim) and vectors.dtype == np.float32
-    np.testing.assert_allclose(vectors, reference, atol=1e-5)
-    assert encoder.encode([]).shape == (0, encoder.dim)
+    for encoder in (Encoder(minilm_path()), Encoder(minilm_path(), jit=True)):
+        vectors = encoder.encode(texts, batch_size=3)  # mixed lengths: padded batches, and one alone
+        reference = encoder.model.encode(texts, normalize_embeddings=True)
+        assert vectors.shape == (4, encoder.dim) and vectors.dtype == np.float32
+        np.testing.assert_allclose(vectors, reference, atol=1e-5)
+        assert encoder.encode([]).shape == (0, encoder.dim)

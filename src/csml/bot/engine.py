@@ -53,7 +53,7 @@ class Bot:
     def __init__(self, settings: BotSettings) -> None:
         self.settings = settings
         entries = settings.kb.load()
-        encoder = load_encoder(settings.retrieval.encoder, settings.retrieval.int8)
+        encoder = load_encoder(settings.retrieval.encoder, settings.retrieval.int8, settings.retrieval.jit)
         self.retriever = Retriever(entries, encoder, settings.retrieval.cache_dir)
         self.embed = MicroBatcher(encoder.encode, settings.retrieval.max_batch, settings.retrieval.workers)
         intent, sentiment = load_classifiers(settings.routing, settings.tracking_uri, settings.registry_uri)

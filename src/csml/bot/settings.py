@@ -18,12 +18,13 @@ from csml.bot.fabrication import FABRICATION_KINDS
 
 @dataclass(frozen=True)
 class RetrievalSettings:
-    """Dense retrieval: encoder folder or hub name (int8-quantised or not), contexts returned, abstain
-    threshold (cosine), embedding cache, largest batch of concurrent questions, and encoder batches
-    run at once (each on its own thread)."""
+    """Dense retrieval: encoder folder or hub name (int8-quantised or not, TorchScript-traced or not),
+    contexts returned, abstain threshold (cosine), embedding cache, largest batch of concurrent questions,
+    and encoder batches run at once (each on its own thread)."""
 
     encoder: str
     int8: bool = False
+    jit: bool = False
     top_k: int = 3
     abstain_threshold: float = 0.5
     cache_dir: str | None = None
