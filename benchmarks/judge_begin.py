@@ -3,7 +3,8 @@
 Every method scores each (knowledge, response) pair of ``begin_test_wow.tsv`` -- a source the judge is not
 trained on (``conf/data/groundedness.yaml`` trains on CMU-DoG and TopicalChat) -- and predicts "supported"
 when its score reaches a threshold chosen, for each method alike, to maximise balanced accuracy on the
-validation split of the judge's training data (WoW dev plus held-out knowledge-base passages). Methods:
+validation split of the judge's training data (WoW dev plus held-out knowledge-base passages), and again on
+its WoW dev part alone (the same source as the test, which favours the baselines). Methods:
 
 - ``judge``: csml's cross-encoder through :class:`csml.judge.judge.GroundednessJudge` (claim splitting,
   knowledge windows, weakest-claim answer score), as the audits use it;

@@ -334,3 +334,27 @@ def test_decision_threshold_maximises_balanced_accuracy_and_can_fail() -> None:
     assert threshold == 0.7 and balanced_accuracy(separable >= threshold, positive) == 1.0
     useless = np.full(5, 0.5)
     assert balanced_accuracy(useless >= choose_decision_threshold(useless, positive), positive) == 0.5
+
+
+def test_evaluate_applies_the_validation_decision_threshold_to_test() -> None:
+    from csml.evaluation import evaluate
+    from csml.records import Record
+
+    def split(name: str, labels: list[str]) -> list[Record]:
+        return [
+            Record(f"{name}:{i}", "a claim [SEP] knowledge", "t", JourneyStage.SUPPORT, Channel.FAQ, grounded=g)
+            for i, g in enumerate(labels)
+        ]
+
+    truth = ["supported", "supported", "unsupported", "unsupported"]
+    # P(supported) of the supported pairs is low but still above that of the unsupported ones.
+    probs = np.array([[0.3, 0.7], [0.35, 0.65], [0.2, 0.8], [0.1, 0.9]])
+    labels = ["supported", "unsupported"]
+    data = {"validation": (split("v", truth), probs), "test": (split("t", truth), probs)}
+    argmax = evaluate(data, labels, "grounded", oos_label=None)
+    assert argmax.metrics["test/accuracy"] == 0.5 and argmax.decision_threshold is None
+    tuned = evaluate(data, labels, "grounded", oos_label=None, positive_label="supported")
+    assert tuned.decision_threshold == pytest.approx(0.3)
+    assert tuned.metrics["test/accuracy"] == 1.0 and tuned.metrics["val/decision_threshold"] == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="positive_label='yes' needs exactly two labels"):
+        evaluate(data, labels, "grounded", oos_label=None, positive_label="yes")

@@ -37,6 +37,7 @@ class Evaluation:
     oos_label: str | None
     oos_threshold: float | None
     oos_score: str = "softmax"
+    decision_threshold: float | None = None
     splits: dict[str, SplitEvaluation] = field(default_factory=dict)
 
     @property
@@ -66,6 +67,7 @@ def evaluate(
     oos_scores_by_split: dict[str, np.ndarray] | None = None,
     oos_score: str = "softmax",
     oos_in_scope_acceptance: float | None = None,
+    positive_label: str | None = None,
 ) -> Evaluation:
     """Computes metrics for each split from its records and predicted probabilities.
 
@@ -83,6 +85,8 @@ def evaluate(
         oos_score: Name of the score in ``oos_scores_by_split``, kept in the result.
         oos_in_scope_acceptance: With ``"auto"``, the share of validation in-scope utterances the threshold
             must accept (instead of ``oos_min_recall``).
+        positive_label: For two labels: predict this one when its probability reaches the threshold with the
+            best balanced accuracy on the validation split (``{prefix}/decision_threshold``); None: argmax.
     """
     from csml.metrics.classification import compute_classification_metrics
     from csml.metrics.oos import choose_oos_threshold, predict_with_oos
@@ -103,13 +107,17 @@ def evaluate(
     elif oos_label is not None and oos_threshold is not None:
         threshold = float(oos_threshold)
 
-    result = Evaluation(labels, label_field, oos_label, threshold, oos_score)
+    decision = _decision_threshold(probs_by_split, labels, label_field, positive_label)
+    result = Evaluation(labels, label_field, oos_label, threshold, oos_score, decision)
     for split, (records, probs) in probs_by_split.items():
         prefix = "val" if split == "validation" else split
         y_true = label_indices(records, label_field, labels)
         scores = None if oos_scores_by_split is None else oos_scores_by_split[split]
         if oos_label is not None:
             y_pred = predict_with_oos(probs, labels, oos_label, threshold, scores=scores)
+        elif decision is not None:
+            positive = labels.index(str(positive_label))
+            y_pred = np.where(probs[:, positive] >= decision, positive, 1 - positive)
         else:
             y_pred = probs.argmax(-1)
         metrics = compute_classification_metrics(
@@ -122,9 +130,33 @@ def evaluate(
             oos_label=oos_label,
             oos_threshold=threshold,
             in_scope_scores=scores,
+            y_pred=y_pred,
         )
+        if decision is not None:
+            metrics[f"{prefix}/decision_threshold"] = decision
         result.splits[split] = SplitEvaluation(prefix, list(records), y_true, probs, y_pred, metrics)
     return result
+
+
+def _decision_threshold(
+    probs_by_split: dict[str, tuple[list[Record], np.ndarray]],
+    labels: list[str],
+    label_field: str,
+    positive_label: str | None,
+) -> float | None:
+    from csml.metrics.binary import choose_decision_threshold
+
+    if positive_label is None:
+        return None
+    if len(labels) != 2 or positive_label not in labels:
+        raise ValueError(
+            f"evaluation.positive_label={positive_label!r} needs exactly two labels including it; "
+            f"the model has {labels[:5]}"
+        )
+    records, probs = probs_by_split["validation"]
+    y_val = label_indices(records, label_field, labels)
+    positive = labels.index(positive_label)
+    return choose_decision_threshold(probs[:, positive], y_val == positive)
 
 
 def write_reports(evaluation: Evaluation, out_dir: Path, top_k: int = 5) -> list[Path]:

@@ -125,6 +125,7 @@ def train(
             oos_scores_by_split={split: scorer.score(*out) for split, out in outputs.items()},
             oos_score=scorer.name,
             oos_in_scope_acceptance=cfg.evaluation.get("oos_in_scope_acceptance"),
+            positive_label=cfg.evaluation.get("positive_label"),
         )
         metrics = evaluation.metrics
         mlflow.log_metrics(metrics)
@@ -139,6 +140,7 @@ def train(
             "max_length": datamodule.max_length,
             "oos_label": datamodule.oos_label,
             "oos_threshold": evaluation.oos_threshold,
+            "decision_threshold": evaluation.decision_threshold,
             "backbone": cfg.model.backbone,
             "dataset_sha256": identity["sha256"],
         }

@@ -68,6 +68,7 @@ def compute_classification_metrics(
     oos_label: str | None = None,
     oos_threshold: float | None = None,
     in_scope_scores: Any = None,
+    y_pred: Any = None,
     n_bins: int = 15,
 ) -> dict[str, float]:
     """Scores a classifier's probabilities as flat, namespaced metrics ready to log.
@@ -92,6 +93,8 @@ def compute_classification_metrics(
             :func:`~csml.metrics.oos.choose_oos_threshold` on validation data.
         in_scope_scores: In-scope score of each sample compared with ``oos_threshold`` (higher = more in
             scope); None for the in-scope max probability.
+        y_pred: Predicted class indices to score (a binary decision threshold's); None for the argmax, or
+            the OOS rule when ``oos_label`` is given.
         n_bins: Number of confidence bins for the ECE.
 
     Returns:
@@ -116,7 +119,9 @@ def compute_classification_metrics(
         if values is not None
     }
 
-    if oos_label is None:
+    if y_pred is not None:
+        y_pred = as_class_indices(y_pred, name="y_pred", n_classes=n_classes, n_samples=n_samples)
+    elif oos_label is None:
         y_pred = probs.argmax(axis=1)
     else:
         y_pred = predict_with_oos(probs, labels, oos_label, oos_threshold, scores=in_scope_scores)
