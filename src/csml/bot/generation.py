@@ -57,9 +57,11 @@ class Generator(abc.ABC):
 class CausalLMGenerator(Generator):
     """A transformers causal LM answering through its chat template, greedy unless ``do_sample``.
 
-    The system message holds the instructions; the user message holds the numbered passages and the
-    question (``user_template`` with ``{context}`` and ``{question}``). Passages are added best first
-    until ``max_context_tokens``; the one that crosses the budget is cut.
+    The system message holds the instructions; the user message holds the passages and the question
+    (``user_template`` with ``{context}`` and ``{question}``). Passages are added best first, separated
+    by blank lines, until ``max_context_tokens``; the one that crosses the budget is cut. They are not
+    numbered: a small model copies ``[1]`` markers into its answer, where audits count them as invented
+    numbers.
 
     Args:
         model: Local folder or hub name of the model.
@@ -126,16 +128,15 @@ class CausalLMGenerator(Generator):
             raise ValueError(f"generator {self.name}: the tokenizer has no chat template")
 
     def context(self, passages: Sequence[str]) -> str:
-        """The passages, numbered, best first, within ``max_context_tokens``."""
+        """The passages, best first, within ``max_context_tokens``."""
         parts, room = [], self.max_context_tokens
-        for number, passage in enumerate(passages, start=1):
+        for passage in passages:
             if room <= 0:
                 break
             ids = self.tokenizer(passage, add_special_tokens=False)["input_ids"]
-            text = passage if len(ids) <= room else self.tokenizer.decode(ids[:room]).strip()
-            parts.append(f"[{number}] {text}")
+            parts.append(passage if len(ids) <= room else self.tokenizer.decode(ids[:room]).strip())
             room -= len(ids)
-        return "\n".join(parts)
+        return "\n\n".join(parts)
 
     def prompt(self, question: str, passages: Sequence[str]) -> list[dict[str, str]]:
         """The chat messages sent to the model."""
