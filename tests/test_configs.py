@@ -9,6 +9,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
 from csml.config import config_dir
+from csml.records import LABEL_FIELDS
 
 CONF = config_dir()
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
@@ -24,7 +25,7 @@ def test_experiment_composes(make_cfg, experiment: str) -> None:
         assert cfg.response_model._target_.startswith("csml.response.generative.")
     else:
         cfg = make_cfg(f"experiment={experiment}")
-        assert cfg.data.label_field in ("intent", "sentiment")
+        assert cfg.data.label_field in LABEL_FIELDS
     assert cfg.task_name == experiment
     assert cfg.tracking.registered_model_name.startswith("csml-")
 
@@ -34,8 +35,9 @@ def test_data_config_instantiates_and_loads(make_cfg, data: str) -> None:
     cfg = make_cfg(f"data={data}", "data.source.limit=200")  # >= 151 labels: every CLINC150 label is kept
     if "???" in str(cfg.data.source):
         pytest.skip("template config: its paths are the user's to fill in")
-    if not Path(str(cfg.data.source.root)).is_dir():
-        pytest.skip(f"{cfg.data.source.root} is absent (dataset not bundled)")
+    roots = [str(cfg.data.source[key]) for key in ("root", "begin_root") if cfg.data.source.get(key)]
+    if missing := [root for root in roots if not Path(root).is_dir()]:
+        pytest.skip(f"{missing} absent (dataset not bundled)")
     splits = instantiate(cfg.data.source).load(cfg.data.label_field)
     assert all(0 < len(splits[split]) <= 200 for split in ("train", "validation", "test"))
     if cfg.data.oos_label is not None:
