@@ -83,7 +83,7 @@ def main() -> None:
     print(f"validation pairs {len(val)}; BEGIN WoW test pairs {len(test_claims)} "
           f"({test_positive.mean():.1%} fully attributable)")  # fmt: skip
 
-    judge = GroundednessJudge.load(args.model)
+    judge = GroundednessJudge.load(args.model, cfg.tracking.uri, cfg.tracking.get("registry_uri"))
     encoder = SentenceTransformer(minilm_path(), device="cpu")
     methods = {
         "judge": lambda c, k: np.array(

@@ -58,7 +58,9 @@ def audit(cfg: DictConfig, adapter: Any = None) -> tuple[dict[str, Any], dict[st
     kb_texts = _kb_texts(cfg.get("knowledge_base"))
     embedder = cache(lambda: _embedder(cfg.embedder))
     judge = OmegaConf.to_container(cfg.judge, resolve=True) if cfg.get("judge") else None
-    groundedness_judge = cache(lambda: _groundedness_judge(cfg.get("groundedness_judge")))
+    groundedness_judge = cache(
+        lambda: _groundedness_judge(cfg.get("groundedness_judge"), cfg.get("tracking"))
+    )
     context = {
         "abstain_patterns": suite.abstain_patterns,
         "kb_texts": kb_texts,

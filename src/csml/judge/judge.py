@@ -79,13 +79,24 @@ class GroundednessJudge:
         self.separator = model.tokenizer.sep_token or "[SEP]"
 
     @classmethod
-    def load(cls, model_uri: str = DEFAULT_MODEL_URI, **kwargs: Any) -> GroundednessJudge:
-        """From a model folder written by csml training, or any MLflow model URI (``models:/name@champion``)."""
+    def load(
+        cls,
+        model_uri: str = DEFAULT_MODEL_URI,
+        tracking_uri: str | None = None,
+        registry_uri: str | None = None,
+        **kwargs: Any,
+    ) -> GroundednessJudge:
+        """From a model folder written by csml training, or any MLflow model URI (``models:/name@champion``)
+        resolved against ``tracking_uri``/``registry_uri`` when given (else MLflow's current ones)."""
         from csml.tracking.pyfunc import TextClassifierModel
 
         if Path(model_uri).is_dir():
             return cls(TextClassifierModel().load(model_uri), **kwargs)
         import mlflow.pyfunc
+
+        if tracking_uri:
+            mlflow.set_tracking_uri(tracking_uri)
+            mlflow.set_registry_uri(registry_uri or tracking_uri)
 
         try:
             model = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
