@@ -11,7 +11,8 @@ its WoW dev part alone (the same source as the test, which favours the baselines
 - ``embedding_similarity``: cosine of the packaged MiniLM's embeddings of response and knowledge;
 - ``lexical_overlap``: share of the response's content words found in the knowledge.
 
-Prints balanced accuracy, F1 of each class, AUROC, and the judge's CPU speed in (knowledge, response) pairs/s.
+Also scores the held-out knowledge-base pairs of the test split (unseen passages with perturbed claims).
+Prints balanced accuracy, F1 of each class, AUROC, and CPU speed in (knowledge, response) pairs/s.
 Goals (issue 6): judge balanced accuracy >= 0.75; >= 50 pairs/s on 2 CPU cores.
 
     .venv/bin/python benchmarks/judge_begin.py --model runs/judge_groundedness/<run folder>/model
@@ -30,11 +31,11 @@ import numpy as np
 from csml.config import OFFLINE_ENV, compose
 
 
-def begin_pairs(records: list, origin: str) -> tuple[list[str], list[str], np.ndarray]:
-    """(responses, knowledge, supported) of the records of one origin, split back out of the pair text."""
+def pairs_of(records: list, origins: set[str]) -> tuple[list[str], list[str], np.ndarray]:
+    """(claims, knowledge, supported) of the records of some origins, split back out of the pair text."""
     from csml.judge.data import SUPPORTED
 
-    rows = [r for r in records if r.meta.get("origin") == origin]
+    rows = [r for r in records if r.meta.get("origin") in origins]
     claims, knowledge = zip(*(r.text.split(" [SEP] ", 1) for r in rows), strict=True)
     return list(claims), list(knowledge), np.array([r.grounded == SUPPORTED for r in rows])
 
@@ -58,6 +59,7 @@ def report(name: str, threshold: float, scores: np.ndarray, positive: np.ndarray
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="models:/csml-judge-groundedness@champion")
+    parser.add_argument("--int8", action="store_true", help="score with the int8-quantised judge")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads for the speed figure")
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
     args = parser.parse_args()
@@ -79,11 +81,17 @@ def main() -> None:
     val = [r for r in splits["validation"]]
     val_claims, val_knowledge = zip(*(r.text.split(" [SEP] ", 1) for r in val), strict=True)
     val_positive = np.array([r.grounded == "supported" for r in val])
-    test_claims, test_knowledge, test_positive = begin_pairs(splits["test"], "begin_wow")
-    print(f"validation pairs {len(val)}; BEGIN WoW test pairs {len(test_claims)} "
-          f"({test_positive.mean():.1%} fully attributable)")  # fmt: skip
+    tests = {
+        "begin_wow": pairs_of(splits["test"], {"begin_wow"}),
+        "kb_heldout": pairs_of(splits["test"], {"bank_faq", "abcd"}),
+    }
+    for name, (claims, _, positive) in tests.items():
+        print(f"{name} test pairs {len(claims)} ({positive.mean():.1%} supported)")
+    print(f"validation pairs {len(val)}")
 
-    judge = GroundednessJudge.load(args.model, cfg.tracking.uri, cfg.tracking.get("registry_uri"))
+    judge = GroundednessJudge.load(
+        args.model, cfg.tracking.uri, cfg.tracking.get("registry_uri"), int8=args.int8
+    )
     encoder = SentenceTransformer(minilm_path(), device="cpu")
     methods = {
         "judge": lambda c, k: np.array(
@@ -96,13 +104,19 @@ def main() -> None:
     results = []
     for name, score in methods.items():
         val_scores = score(list(val_claims), list(val_knowledge))
-        start = time.perf_counter()
-        scores = score(test_claims, test_knowledge)
-        speed = len(test_claims) / (time.perf_counter() - start)
-        for calibration, mask in (("validation", np.ones_like(wow_dev)), ("wow_dev", wow_dev)):
-            threshold = choose_decision_threshold(val_scores[mask], val_positive[mask])
-            row = report(name, threshold, scores, test_positive)
-            results.append({"calibrated_on": calibration, **row, "pairs_per_s": round(speed, 1)})
+        for test_set, (claims, knowledge, positive) in tests.items():
+            start = time.perf_counter()
+            scores = score(claims, knowledge)
+            speed = len(claims) / (time.perf_counter() - start)
+            calibrations = {"validation": np.ones_like(wow_dev)}
+            if test_set == "begin_wow":
+                calibrations["wow_dev"] = wow_dev
+            for calibration, mask in calibrations.items():
+                threshold = choose_decision_threshold(val_scores[mask], val_positive[mask])
+                row = {"test_set": test_set, "calibrated_on": calibration}
+                results.append(
+                    row | report(name, threshold, scores, positive) | {"pairs_per_s": round(speed, 1)}
+                )
     header = list(results[0])
     print(" | ".join(header))
     for row in results:

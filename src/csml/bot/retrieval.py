@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from csml.bot.kb import KBEntry, kb_hash
+from csml.models.quantize import quantize_int8
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class Encoder:
         self.name = f"{name_or_path}#int8" if int8 else name_or_path
         self.model = SentenceTransformer(name_or_path, device="cpu")
         if int8:
-            self.model = _quantize_int8(self.model)
+            self.model = quantize_int8(self.model)
         # sentence-transformers 6 renamed tokenize and get_sentence_embedding_dimension
         self._preprocess = getattr(self.model, "preprocess", None) or self.model.tokenize
         dimension = getattr(self.model, "get_embedding_dimension", None)
@@ -108,16 +109,6 @@ def _trace(model: Any) -> Any:
             Backbone(transformer).eval(), (example["input_ids"], example["attention_mask"]), check_trace=False
         )
         return torch.jit.freeze(traced)
-
-
-def _quantize_int8(model: Any) -> Any:
-    import warnings
-
-    import torch
-
-    with warnings.catch_warnings():  # torch marks eager-mode quantisation deprecated in favour of torchao
-        warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 @functools.lru_cache(maxsize=4)

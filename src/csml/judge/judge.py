@@ -60,16 +60,27 @@ class GroundednessJudge:
         threshold: Decision threshold on the supported probability; ``None`` takes the model card's.
         window_words: Most words of knowledge shown with a claim at once.
         batch_size: Pairs per forward pass.
+        int8: Quantise the encoder's linear layers to int8 for CPU scoring (faster; measure the accuracy cost
+            with ``benchmarks/judge_begin.py --int8``).
     """
 
     def __init__(
-        self, model: Any, threshold: float | None = None, window_words: int = 60, batch_size: int = 64
+        self,
+        model: Any,
+        threshold: float | None = None,
+        window_words: int = 60,
+        batch_size: int = 64,
+        int8: bool = False,
     ) -> None:
         if model.card.get("label_field") != "grounded" or SUPPORTED not in model.labels:
             raise ValueError(
                 f"not a groundedness judge: the model predicts {model.card.get('label_field')!r} with labels "
                 f"{model.labels[:5]}; train one with `csml train experiment=judge_groundedness`"
             )
+        if int8:
+            from csml.models.quantize import quantize_int8
+
+            model.net = quantize_int8(model.net)
         self.model = model
         self.supported_index = model.labels.index(SUPPORTED)
         card_threshold = model.card.get("decision_threshold")
