@@ -59,7 +59,7 @@ def main() -> None:
     )
     header = "| score | val AUROC | threshold | val in-scope acc | val OOS recall | test in-scope acc | "
     print(header + "test OOS recall | test OOS precision | test AUROC |")
-    print("|" + "---|" * 10)
+    print("|" + "---|" * 9)
     for name, params in SCORES:
         scorer = make_oos_scorer(name, labels, oos_label, params)
         if scorer.fitted_from_features:
