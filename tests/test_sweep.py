@@ -90,6 +90,7 @@ def test_best_experiment_file_composes_to_the_best_values(tmp_path) -> None:
     assert "/x" not in text  # machine paths stay out
 
 
+@pytest.mark.slow  # several real trainings: minutes on 2 CPU cores
 def test_sweep_prunes_resumes_and_exports_the_best_config(tmp_path) -> None:
     from csml.sweep.run import sweep
 
@@ -163,6 +164,7 @@ def team_stack():
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.mark.slow  # a PostgreSQL + MLflow server stack and two training workers: minutes on 2 CPU cores
 def test_two_workers_share_a_postgres_study_without_losing_or_repeating_trials(team_stack, tmp_path) -> None:
     import optuna
 

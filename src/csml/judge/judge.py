@@ -80,7 +80,7 @@ class GroundednessJudge:
         if int8:
             from csml.models.quantize import quantize_int8
 
-            model.net = quantize_int8(model.net)
+            model.net.encoder = quantize_int8(model.net.encoder)  # the head stays float (its weight is read)
         self.model = model
         self.supported_index = model.labels.index(SUPPORTED)
         card_threshold = model.card.get("decision_threshold")
