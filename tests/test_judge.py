@@ -158,6 +158,10 @@ def test_judge_scores_claims_and_highlights_unsupported_ones(smoke_judge: Path) 
     assert verdict.score == min(c.score for c in verdict.claims)
     assert no_knowledge.score is None and no_knowledge.claims == []
 
+    quantised = GroundednessJudge.load(str(smoke_judge), threshold=0.0, int8=True).judge(answer, [FAQ[0][1]])
+    assert [c.claim for c in quantised.claims] == [c.claim for c in verdict.claims]
+    assert all(abs(q.score - f.score) < 0.2 for q, f in zip(quantised.claims, verdict.claims, strict=True))
+
     strict = GroundednessJudge.load(str(smoke_judge), threshold=1.01)
     flagged = strict.judge(answer, [FAQ[0][1]])
     assert flagged.supported is False and len(flagged.unsupported) == 2
