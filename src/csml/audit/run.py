@@ -135,15 +135,18 @@ def _kb_texts(kb: DictConfig | None) -> list[str]:
     return [f"{e.title}\n{e.answer}\n{e.passage}" for e in instantiate(kb).load()]
 
 
-def _groundedness_judge(spec: DictConfig | None) -> Any:
+def _groundedness_judge(spec: DictConfig | None, tracking: DictConfig | None) -> Any:
     from csml.judge.judge import GroundednessJudge
 
     if spec is None:
         raise AuditConfigError(
             "the groundedness metric's judge needs groundedness_judge.model_uri in the config"
         )
+    uris = {"tracking_uri": tracking.uri, "registry_uri": tracking.get("registry_uri")} if tracking else {}
     try:
-        return GroundednessJudge.load(str(spec.model_uri), threshold=spec.get("threshold"))
+        return GroundednessJudge.load(
+            str(spec.model_uri), threshold=spec.get("threshold"), int8=bool(spec.get("int8", False)), **uris
+        )
     except (FileNotFoundError, ValueError) as error:
         raise AuditConfigError(f"groundedness_judge: {error}") from None
 
