@@ -88,7 +88,7 @@ class BagOfWords:
 
 
 def test_groundedness_counts_supported_sentences() -> None:
-    metric = Groundedness(embedder=BagOfWords(), sentence_threshold=0.8)
+    metric = Groundedness(embedder=BagOfWords(), method="embedding", sentence_threshold=0.8)
     sample = AuditSample(id="s", question="q")
     supported = metric.score(
         sample, BotReply(text="Refunds are issued within 30 days to the card on file.", contexts=[CONTEXT])
