@@ -6,10 +6,13 @@ Starts the reference bot twice on 127.0.0.1 -- with ``bot.faults.fabricate_rate`
 sample to the bot's ``replies.jsonl`` record by request id (the completion ``id``) and prints, per
 detector and for their union, precision and recall of flagging the corrupted replies, recall per
 corruption kind, and the false-alarm rate on the clean bot. Goals (issue 5): precision and recall
->= 0.90, clean false-alarm rate <= 0.05.
+>= 0.90, clean false-alarm rate <= 0.05. ``groundedness`` uses the suite's method (the offline judge by
+default, ``groundedness_judge.model_uri`` resolved in the project's MLflow store unless
+``MLFLOW_TRACKING_URI`` is set) or ``--groundedness-method embedding``.
 
     .venv/bin/python benchmarks/audit_detection.py
     .venv/bin/python benchmarks/audit_detection.py --rate 0.5 --seeds 0 1 2
+    .venv/bin/python benchmarks/audit_detection.py --seeds 0 1 2 --groundedness-method embedding
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ DETECTORS = {
 }
 
 
-def run_audit(rate: float, seed: int, root: Path) -> list[dict]:
+def run_audit(rate: float, seed: int, root: Path, extra: list[str]) -> list[dict]:
     """One audit of the whole suite against a bot fabricating at ``rate``; rows joined to the bot's log."""
     from csml.audit.run import audit
     from csml.bot.app import create_app
@@ -59,6 +62,7 @@ def run_audit(rate: float, seed: int, root: Path) -> list[dict]:
                 "cache_dir=null",
                 "progress=false",
                 "~tracking",
+                *extra,
             ],
         )
         _, paths = audit(cfg)
@@ -110,19 +114,40 @@ def main() -> None:
     parser.add_argument(
         "--seeds", type=int, nargs="+", default=[0], help="bot.faults.seed values (one audit each)"
     )
+    parser.add_argument(
+        "--groundedness-method",
+        choices=["judge", "embedding"],
+        default=None,
+        help="metrics.groundedness.params.method (default: the suite's, i.e. the judge)",
+    )
+    parser.add_argument(
+        "--judge-uri", default=None, help="groundedness_judge.model_uri (default: conf/audit.yaml's)"
+    )
     args = parser.parse_args()
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
+    extra = [f"groundedness_judge.model_uri={args.judge_uri}"] if args.judge_uri else []
+    if args.groundedness_method:
+        extra.append(f"+metrics.groundedness.params.method={args.groundedness_method}")
+    if "MLFLOW_TRACKING_URI" not in os.environ:
+        # The audits run with a temporary run_dir and no tracking, so a models:/ judge URI would otherwise be
+        # looked up in MLflow's default store (./mlflow.db), not the project's runs/mlflow.db.
+        import mlflow
+
+        tracking = compose("audit").tracking
+        mlflow.set_tracking_uri(str(tracking.uri))
+        mlflow.set_registry_uri(str(tracking.get("registry_uri") or tracking.uri))
     logging.basicConfig(level=logging.WARNING)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        rows = [r for seed in args.seeds for r in run_audit(args.rate, seed, root)]
-        clean = run_audit(0.0, args.seeds[0], root)
+        rows = [r for seed in args.seeds for r in run_audit(args.rate, seed, root, extra)]
+        clean = run_audit(0.0, args.seeds[0], root, extra)
     print(
         f"rag_abcd against the reference bot, fabricate_rate={args.rate}, seeds {args.seeds}: {len(rows)} replies, "
         f"{sum(r['corrupted'] for r in rows)} corrupted; clean bot: {len(clean)} replies "
-        f"({time.perf_counter() - start:.0f} s, load average {os.getloadavg()[0]:.1f})"
+        f"({time.perf_counter() - start:.0f} s, load average {os.getloadavg()[0]:.1f}); groundedness method "
+        f"{args.groundedness_method or 'suite default (judge)'}{', judge ' + args.judge_uri if args.judge_uri else ''}"
     )
     for name in [*DETECTORS, "union"]:
         report(name, rows, clean)
