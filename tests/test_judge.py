@@ -156,6 +156,8 @@ def test_judge_scores_claims_and_highlights_unsupported_ones(smoke_judge: Path) 
     assert [c.claim.text for c in verdict.claims] == [c.text for c in split_claims(answer)]
     assert all(0.0 <= c.score <= 1.0 for c in verdict.claims) and verdict.supported is True
     assert verdict.score == min(c.score for c in verdict.claims)
+    assert verdict.claims[0].score == 1.0  # quoted verbatim from the knowledge: supported without the model
+    assert verdict.claims[1].score < 1.0
     assert no_knowledge.score is None and no_knowledge.claims == []
 
     quantised = GroundednessJudge.load(str(smoke_judge), threshold=0.0, int8=True).judge(answer, [FAQ[0][1]])

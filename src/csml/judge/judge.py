@@ -49,6 +49,8 @@ class Verdict:
 class GroundednessJudge:
     """Scores whether knowledge supports each claim of an answer with a csml-trained cross-encoder.
 
+    A claim quoted verbatim from the knowledge (up to case, spacing and surrounding punctuation) is
+    supported with score 1.0 without asking the model.
     Long knowledge is cut into windows of ``window_words`` words (whole sentences); a claim's score is its
     best window's probability of ``supported``, an answer's score its weakest claim's. A claim is supported
     when its score reaches ``threshold`` (by default the one calibrated on validation data and kept in the
@@ -141,13 +143,19 @@ class GroundednessJudge:
         """
         jobs: list[tuple[int, int, Claim, str]] = []
         claims_of: list[list[Claim]] = []
+        best: dict[tuple[int, int], tuple[float, str]] = {}
         for a, (answer, knowledge) in enumerate(zip(answers, contexts, strict=True)):
             claims = split_claims(answer)
             windows = [w for text in knowledge for w in knowledge_windows(text, self.window_words)]
             claims_of.append(claims if windows else [])
-            jobs += [(a, c, claim, window) for c, claim in enumerate(claims) for window in windows]
+            sources = [(_normalise(text), text) for text in knowledge]
+            for c, claim in enumerate(claims):
+                quoted = next((text for norm, text in sources if _normalise(claim.text) in norm), None)
+                if quoted is not None:  # a verbatim quote of the knowledge is supported by definition
+                    best[a, c] = (1.0, quoted)
+                else:
+                    jobs += [(a, c, claim, window) for window in windows]
         scores = self.score_pairs([j[2].text for j in jobs], [j[3] for j in jobs])
-        best: dict[tuple[int, int], tuple[float, str]] = {}
         for (a, c, _, window), score in zip(jobs, scores, strict=True):
             if (a, c) not in best or score > best[a, c][0]:
                 best[a, c] = (float(score), window)
@@ -163,6 +171,11 @@ class GroundednessJudge:
             score = min(v.score for v in claim_verdicts)
             verdicts.append(Verdict(score, score >= self.threshold, claim_verdicts))
         return verdicts
+
+
+def _normalise(text: str) -> str:
+    """Lower case, single spaces, no surrounding punctuation: how verbatim quotes are recognised."""
+    return " ".join(text.lower().split()).strip(" .,;:!?\"'")
 
 
 def knowledge_windows(text: str, max_words: int) -> list[str]:
