@@ -65,9 +65,16 @@ class RagasMetric(Metric):
             cls = getattr(ragas.metrics, self.ragas_class)
         if not self.llm:
             return cls(**self.options)
-        return cls(
-            llm=judge_llm(self.judge or {}), embeddings=_RagasEmbeddings(self.embedder), **self.options
-        )
+        models: dict[str, Any] = {"llm": judge_llm(self.judge or {})}
+        if self.needs_embedder:  # Faithfulness takes no embeddings argument
+            models["embeddings"] = _RagasEmbeddings(self.embedder)
+        metric = cls(**models, **self.options)
+        from ragas.run_config import RunConfig
+
+        metric.init(
+            RunConfig()
+        )  # what ragas.evaluate does first (AnswerCorrectness builds its similarity here)
+        return metric
 
     def score(self, sample: AuditSample, reply: BotReply) -> MetricResult:
         if self.llm and not self.judge:
