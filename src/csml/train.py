@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,51 @@ def is_rank_zero() -> bool:
     return int(os.environ.get("LOCAL_RANK", 0)) == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
 
 
+@contextmanager
+def tracked_run(
+    cfg: DictConfig,
+    output_dir: Path,
+    model_kind: str,
+    identity: dict[str, Any],
+    extra_tags: dict[str, str] | None = None,
+) -> Iterator[Any]:
+    """Opens (or, when ``output_dir`` holds one, resumes) the MLflow run of a training pipeline: tags it
+    with the task, model kind and git commit, logs the config and the dataset identity, yields the run."""
+    from csml.tracking.runs import log_config, log_dataset_identity, mlflow_run
+
+    tags = {
+        "csml.task": cfg.task_name,
+        "csml.model_kind": model_kind,
+        "csml.git_commit": git_commit(),
+        **(extra_tags or {}),
+    }
+    resumed = (output_dir / RUN_ID_FILE).is_file()
+    with mlflow_run(cfg.tracking, cfg.get("run_name"), output_dir / RUN_ID_FILE, tags) as run:
+        log_config(cfg, resumed=resumed)
+        log_dataset_identity(identity)
+        yield run
+
+
+def logged_model_result(
+    run: Any, info: Any, registered: str | None, headline: dict[str, float], **objects: Any
+) -> dict[str, Any]:
+    """Logs a finished pipeline's headline metrics and where its model went; returns the pipeline's objects
+    with the run id, the model info and the registered version."""
+    log.info("metrics: %s", {k: round(v, 4) for k, v in headline.items()})
+    log.info(
+        "MLflow run %s; model %s%s",
+        run.info.run_id,
+        info.model_uri,
+        f" registered as {registered} version {info.registered_model_version}" if registered else "",
+    )
+    return {
+        **objects,
+        "run_id": run.info.run_id,
+        "model_info": info,
+        "registered_version": info.registered_model_version,
+    }
+
+
 def train(
     cfg: DictConfig, callbacks: list[Any] | None = None, run_tags: dict[str, str] | None = None
 ) -> tuple[dict[str, float], dict[str, Any]]:
@@ -67,7 +114,6 @@ def train(
     from csml.evaluation import evaluate, write_reports
     from csml.models.components.oos_scorers import softmax
     from csml.tracking.pyfunc import log_classifier
-    from csml.tracking.runs import log_config, log_dataset_identity, mlflow_run
 
     apply_offline_env(cfg.offline)
     L.seed_everything(cfg.seed, workers=True)
@@ -86,16 +132,7 @@ def train(
         trainer = fit(cfg, model, datamodule, None, ckpt_path, callbacks)
         return {}, {"datamodule": datamodule, "model": model, "trainer": trainer}
 
-    tags = {
-        "csml.task": cfg.task_name,
-        "csml.model_kind": "classifier",
-        "csml.git_commit": git_commit(),
-        **(run_tags or {}),
-    }
-    resumed = (output_dir / RUN_ID_FILE).is_file()
-    with mlflow_run(cfg.tracking, cfg.get("run_name"), output_dir / RUN_ID_FILE, tags) as run:
-        log_config(cfg, resumed=resumed)
-        log_dataset_identity(identity)
+    with tracked_run(cfg, output_dir, "classifier", identity, run_tags) as run:
         trainer = fit(cfg, model, datamodule, run.info.run_id, ckpt_path, callbacks)
         if trainer.interrupted:
             log.warning(
@@ -148,22 +185,11 @@ def train(
         examples = [r.text for r in datamodule.splits["test"][:3]]
         registered = cfg.tracking.registered_model_name if cfg.tracking.register else None
         info = log_classifier(model_dir, examples, registered)
-        log.info("metrics: %s", {k: round(v, 4) for k, v in metrics.items() if k.count("/") == 1})
-        log.info(
-            "MLflow run %s; model %s%s",
-            run.info.run_id,
-            info.model_uri,
-            f" registered as {registered} version {info.registered_model_version}" if registered else "",
-        )
-        return metrics, {
-            "datamodule": datamodule,
-            "model": model,
-            "trainer": trainer,
-            "run_id": run.info.run_id,
-            "model_dir": model_dir,
-            "model_info": info,
-            "registered_version": info.registered_model_version,
-        }
+        headline = {k: v for k, v in metrics.items() if k.count("/") == 1}
+        return metrics, logged_model_result(
+            run, info, registered, headline, datamodule=datamodule, model=model, trainer=trainer,
+            model_dir=model_dir,
+        )  # fmt: skip
 
 
 def fit_oos_scorer(evaluation_cfg: DictConfig, model: Any, datamodule: Any) -> tuple[Any, dict[str, Any]]:

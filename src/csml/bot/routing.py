@@ -65,11 +65,10 @@ def load_classifiers(
     """The configured (intent, sentiment) models; None for each one left null in config."""
     if not (settings.intent_model or settings.sentiment_model):
         return None, None
-    import mlflow
+    from csml.tracking.runs import use_store
 
     if tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_registry_uri(registry_uri or tracking_uri)
+        use_store(tracking_uri, registry_uri)
     return (
         RegistryClassifier(settings.intent_model) if settings.intent_model else None,
         RegistryClassifier(settings.sentiment_model) if settings.sentiment_model else None,

@@ -107,9 +107,10 @@ class GroundednessJudge:
             return cls(TextClassifierModel().load(model_uri), **kwargs)
         import mlflow.pyfunc
 
+        from csml.tracking.runs import use_store
+
         if tracking_uri:
-            mlflow.set_tracking_uri(tracking_uri)
-            mlflow.set_registry_uri(registry_uri or tracking_uri)
+            use_store(tracking_uri, registry_uri)
 
         try:
             model = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()

@@ -142,8 +142,7 @@ def train_retrieval(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     from csml.response.components.bi_encoder import BiEncoder
     from csml.response.index import ResponseIndex
     from csml.response.pyfunc import log_response_model
-    from csml.tracking.runs import log_config, log_dataset_identity, mlflow_run
-    from csml.train import RUN_ID_FILE, fit, git_commit, load_best_weights, resolve_checkpoint
+    from csml.train import fit, load_best_weights, logged_model_result, resolve_checkpoint, tracked_run
 
     apply_offline_env(cfg.offline)
     L.seed_everything(cfg.seed, workers=True)
@@ -164,15 +163,7 @@ def train_retrieval(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     )
     model = instantiate(cfg.response_model)
 
-    tags = {
-        "csml.task": cfg.task_name,
-        "csml.model_kind": "response_retrieval",
-        "csml.git_commit": git_commit(),
-    }
-    resumed = (output_dir / RUN_ID_FILE).is_file()
-    with mlflow_run(cfg.tracking, cfg.get("run_name"), output_dir / RUN_ID_FILE, tags) as run:
-        log_config(cfg, resumed=resumed)
-        log_dataset_identity(identity)
+    with tracked_run(cfg, output_dir, "response_retrieval", identity) as run:
         trainer = fit(
             cfg, model, datamodule, run.info.run_id, resolve_checkpoint(cfg.get("ckpt_path"), output_dir)
         )
@@ -232,23 +223,8 @@ def train_retrieval(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         examples = [r.text for r in splits["test"][:3]]
         registered = cfg.tracking.registered_model_name if cfg.tracking.register else None
         info = log_response_model(model_dir, examples, registered)
-        headline = {
-            k: round(v, 4) for k, v in metrics.items() if k.startswith("test/") and "response/" not in k
-        }
-        log.info("metrics: %s", headline)
-        log.info(
-            "MLflow run %s; model %s%s",
-            run.info.run_id,
-            info.model_uri,
-            f" registered as {registered}" if registered else "",
-        )
-        return metrics, {
-            "datamodule": datamodule,
-            "model": model,
-            "trainer": trainer,
-            "run_id": run.info.run_id,
-            "model_dir": model_dir,
-            "index": index,
-            "model_info": info,
-            "registered_version": info.registered_model_version,
-        }
+        headline = {k: v for k, v in metrics.items() if k.startswith("test/") and "response/" not in k}
+        return metrics, logged_model_result(
+            run, info, registered, headline, datamodule=datamodule, model=model, trainer=trainer,
+            model_dir=model_dir, index=index,
+        )  # fmt: skip

@@ -16,6 +16,14 @@ REDACTED = "***"
 MAX_PARAM_LENGTH = 6000
 
 
+def use_store(tracking_uri: str, registry_uri: str | None = None) -> None:
+    """Points MLflow's tracking and model registry at a store (the registry defaults to the tracking store)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(registry_uri or tracking_uri)
+
+
 def setup_tracking(tracking: DictConfig | Mapping[str, Any]) -> str:
     """Points MLflow at the configured store and experiment; returns the experiment id.
 
@@ -27,8 +35,7 @@ def setup_tracking(tracking: DictConfig | Mapping[str, Any]) -> str:
     uri = str(tracking["uri"])
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(str(tracking.get("registry_uri") or uri))
+    use_store(uri, tracking.get("registry_uri"))
     name = str(tracking["experiment_name"])
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is not None:

@@ -101,8 +101,7 @@ def train_generative(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]
     from csml.response.generative.generation import generate
     from csml.response.generative.pyfunc import log_generator, save_generator
     from csml.response.train import CachedEmbedder
-    from csml.tracking.runs import log_config, log_dataset_identity, mlflow_run
-    from csml.train import RUN_ID_FILE, fit, git_commit, load_best_weights, resolve_checkpoint
+    from csml.train import fit, load_best_weights, logged_model_result, resolve_checkpoint, tracked_run
 
     apply_offline_env(cfg.offline)
     L.seed_everything(cfg.seed, workers=True)
@@ -122,15 +121,7 @@ def train_generative(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]
     log.info("data %s: %s pairs", identity["name"], identity["rows"])
     placeholders = datamodule.placeholder_names()
 
-    tags = {
-        "csml.task": cfg.task_name,
-        "csml.model_kind": "response_generative",
-        "csml.git_commit": git_commit(),
-    }
-    resumed = (output_dir / RUN_ID_FILE).is_file()
-    with mlflow_run(cfg.tracking, cfg.get("run_name"), output_dir / RUN_ID_FILE, tags) as run:
-        log_config(cfg, resumed=resumed)
-        log_dataset_identity(identity)
+    with tracked_run(cfg, output_dir, "response_generative", identity) as run:
         trainer = fit(
             cfg, model, datamodule, run.info.run_id, resolve_checkpoint(cfg.get("ckpt_path"), output_dir)
         )
@@ -205,19 +196,8 @@ def train_generative(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]
         )
         registered = cfg.tracking.registered_model_name if cfg.tracking.register else None
         info = log_generator(model_dir, example, registered)
-        log.info("metrics: %s", {k: round(v, 4) for k, v in metrics.items() if "/by_" not in k})
-        log.info(
-            "MLflow run %s; model %s%s",
-            run.info.run_id,
-            info.model_uri,
-            f" registered as {registered} version {info.registered_model_version}" if registered else "",
-        )
-        return metrics, {
-            "datamodule": datamodule,
-            "model": model,
-            "trainer": trainer,
-            "run_id": run.info.run_id,
-            "model_dir": model_dir,
-            "model_info": info,
-            "registered_version": info.registered_model_version,
-        }
+        headline = {k: v for k, v in metrics.items() if "/by_" not in k}
+        return metrics, logged_model_result(
+            run, info, registered, headline, datamodule=datamodule, model=model, trainer=trainer,
+            model_dir=model_dir,
+        )  # fmt: skip
