@@ -211,3 +211,10 @@ def test_fast_dev_run_trains_scores_and_registers(make_cfg) -> None:
     assert objects["trainer"].global_step == 1
     assert metrics["test/count"] == len(objects["datamodule"].splits["test"])
     assert int(objects["registered_version"]) == 1
+
+
+def test_positive_label_is_checked_before_any_training(make_cfg, smoke_overrides) -> None:
+    cfg = make_cfg("experiment=intent_banking77", *smoke_overrides, "evaluation.positive_label=supported")
+    with pytest.raises(ValueError, match="positive_label='supported' needs exactly two labels"):
+        train(cfg)
+    assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()

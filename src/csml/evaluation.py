@@ -138,6 +138,15 @@ def evaluate(
     return result
 
 
+def check_positive_label(labels: list[str], positive_label: str | None) -> None:
+    """``evaluation.positive_label`` must name one of exactly two labels (checked before training too)."""
+    if positive_label is not None and (len(labels) != 2 or positive_label not in labels):
+        raise ValueError(
+            f"evaluation.positive_label={positive_label!r} needs exactly two labels including it; "
+            f"the model has {labels[:5]}"
+        )
+
+
 def _decision_threshold(
     probs_by_split: dict[str, tuple[list[Record], np.ndarray]],
     labels: list[str],
@@ -148,11 +157,7 @@ def _decision_threshold(
 
     if positive_label is None:
         return None
-    if len(labels) != 2 or positive_label not in labels:
-        raise ValueError(
-            f"evaluation.positive_label={positive_label!r} needs exactly two labels including it; "
-            f"the model has {labels[:5]}"
-        )
+    check_positive_label(labels, positive_label)
     records, probs = probs_by_split["validation"]
     y_val = label_indices(records, label_field, labels)
     positive = labels.index(positive_label)

@@ -111,7 +111,7 @@ def train(
     from hydra.utils import instantiate
     from transformers import AutoTokenizer
 
-    from csml.evaluation import evaluate, write_reports
+    from csml.evaluation import check_positive_label, evaluate, write_reports
     from csml.models.components.oos_scorers import softmax
     from csml.tracking.pyfunc import log_classifier
 
@@ -126,6 +126,7 @@ def train(
     datamodule.setup()
     identity = datamodule.splits.identity()
     log.info("data %s: %s rows, %d labels", identity["name"], identity["rows"], identity["num_labels"])
+    check_positive_label(datamodule.labels, cfg.evaluation.get("positive_label"))  # before any training
     model = instantiate(cfg.model, labels=datamodule.labels)
 
     if not is_rank_zero():
