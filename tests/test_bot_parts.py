@@ -195,6 +195,22 @@ def test_micro_batcher_batches_concurrent_items_and_runs_batches_on_several_work
         MicroBatcher(double, workers=0)
 
 
+def test_micro_batcher_serves_an_item_queued_as_its_last_batch_finishes() -> None:
+    """A waiter resumed by the last batch asks again before the finished drain task's done callbacks run:
+    the new item must start a new batch, not wait in the queue forever (a hang seen under HTTP load)."""
+    import asyncio
+
+    from csml.bot.retrieval import MicroBatcher
+
+    async def ask_twice() -> list[int]:
+        batcher = MicroBatcher(lambda items: [2 * item for item in items], workers=1)
+        first = await batcher(1)
+        async with asyncio.timeout(5):  # not wait_for: its new task would let the callbacks run first
+            return [first, await batcher(2)]
+
+    assert asyncio.run(ask_twice()) == [2, 4]
+
+
 def test_encoder_plain_and_traced_match_sentence_transformers_and_keep_order() -> None:
     import numpy as np
 
