@@ -4,8 +4,8 @@ data slice and epochs) run once with ``NopPruner`` and once with the default ``M
 Prints the trial-epochs each run trained (one epoch of one trial = one unit of compute), their ratio, the
 best validation macro-F1 each found, and the wall time. Sized for a 2-core CPU (about 10 minutes idle): the
 bundled Bitext intents (27) cut to ``--limit`` rows per split, ``--steps`` optimiser steps per epoch (of
-the batch size each trial draws),
-so trials learn within a few epochs and their curves separate; a realistic search runs longer trials.
+the batch size each trial draws), so trials learn within a few epochs and their curves separate; a
+realistic search runs longer trials.
 
     .venv/bin/python benchmarks/sweep_pruning.py                      # 10 trials, 5 epochs, Bitext intents
     .venv/bin/python benchmarks/sweep_pruning.py --experiment intent_banking77 --limit 2000 --steps 20
