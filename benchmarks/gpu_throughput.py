@@ -36,6 +36,16 @@ KINDS: dict[str, tuple[str, str, int, int]] = {
 }
 
 
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else what ``platform`` knows)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            names = [line.split(":", 1)[1].strip() for line in info if line.startswith("model name")]
+    except OSError:
+        names = []
+    return names[0] if names else platform.processor() or "unknown"
+
+
 def build(kind: str) -> tuple[Any, Callable[[int, int, Any], dict[str, Any]]]:
     """The LightningModule of ``kind`` from its default config, and a batch factory (size, length, gen)."""
     from hydra.utils import instantiate
@@ -157,7 +167,7 @@ def main() -> None:
         raise SystemExit(
             "no CUDA device: this benchmark measures GPU training; pass --cpu for a CPU smoke run"
         )
-    device = torch.cuda.get_device_name(0) if cuda else f"CPU ({platform.processor() or 'unknown'}), no CUDA"
+    device = torch.cuda.get_device_name(0) if cuda else f"CPU ({cpu_name()}, {os.cpu_count()} cores), no CUDA"
     precisions = ["32-true", "bf16-mixed"] if cuda and torch.cuda.is_bf16_supported() else ["32-true"]
     results: dict[str, dict[str, Any]] = {}
     for kind in args.kinds:
