@@ -155,13 +155,13 @@ async def load(url: str, texts: list[str], concurrency: int, client: str) -> tup
     latencies: list[float] = []
     errors = 0
     path = "/v1/chat/completions"
-    host, port = httpx.URL(url).host, httpx.URL(url).port
+    target = httpx.URL(url)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as session:
 
         async def worker() -> None:
             nonlocal errors
-            connection = Connection(host, port)
+            connection = Connection(target.host, target.port)
             try:
                 while not queue.empty():
                     body = json.dumps({"messages": [{"role": "user", "content": queue.get_nowait()}]})

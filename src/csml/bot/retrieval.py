@@ -194,35 +194,30 @@ class MicroBatcher:
         self.max_batch = max_batch
         self.workers = workers
         self._pending: list[tuple[Any, asyncio.Future]] = []
-        self._active = 0  # drain tasks that may still take items
-        self._tasks: set[asyncio.Task] = set()  # references, so running tasks are not garbage-collected
+        self._tasks: set[asyncio.Task] = set()  # drain tasks (finished ones until their done callback runs)
 
     async def __call__(self, item: Any) -> Any:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._pending.append((item, future))
-        if self._active < self.workers:
-            self._active += 1
+        # Count unfinished tasks, not the set: a task is done the moment its drain returns, but its done
+        # callback leaves the set a loop iteration later, and an item queued in between would wait forever.
+        if sum(not task.done() for task in self._tasks) < self.workers:
             task = loop.create_task(self._drain())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return await future
 
     async def _drain(self) -> None:
-        try:
-            while self._pending:
-                batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
-                try:
-                    results = await asyncio.to_thread(self.fn, [item for item, _ in batch])
-                except Exception as error:  # every waiter of the batch gets the error
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(error)
-                    continue
-                for (_, future), result in zip(batch, results, strict=True):
+        while self._pending:
+            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+            try:
+                results = await asyncio.to_thread(self.fn, [item for item, _ in batch])
+            except Exception as error:  # every waiter of the batch gets the error
+                for _, future in batch:
                     if not future.done():
-                        future.set_result(result)
-        finally:
-            # Counted down here, with no await between the last look at the queue and this line: a task's
-            # done callbacks run a loop iteration later, and an item queued in between would wait forever.
-            self._active -= 1
+                        future.set_exception(error)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
