@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Iterator
@@ -67,6 +68,24 @@ def tracked_run(
         log_config(cfg, resumed=resumed)
         log_dataset_identity(identity)
         yield run
+
+
+def log_samples(path: Path, samples: list[dict[str, Any]]) -> None:
+    """Writes per-sample evaluation rows as JSON Lines and logs the file to the active run's ``evaluation/``."""
+    import mlflow
+
+    path.write_text("".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples), encoding="utf-8")
+    mlflow.log_artifact(str(path), "evaluation")
+
+
+def log_evaluation(metrics: dict[str, float], evaluation_dir: Path, best_checkpoint: str | None) -> None:
+    """Logs a pipeline's evaluation metrics to the active run and ``metrics.json``, and its best checkpoint."""
+    import mlflow
+
+    mlflow.log_metrics(metrics)
+    (evaluation_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    if best_checkpoint:
+        mlflow.log_artifact(best_checkpoint, "checkpoints")
 
 
 def logged_model_result(

@@ -6,7 +6,6 @@ models go to :func:`csml.response.generative.train.train_generative`.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -142,7 +141,15 @@ def train_retrieval(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     from csml.response.components.bi_encoder import BiEncoder
     from csml.response.index import ResponseIndex
     from csml.response.pyfunc import log_response_model
-    from csml.train import fit, load_best_weights, logged_model_result, resolve_checkpoint, tracked_run
+    from csml.train import (
+        fit,
+        load_best_weights,
+        log_evaluation,
+        log_samples,
+        logged_model_result,
+        resolve_checkpoint,
+        tracked_run,
+    )
 
     apply_offline_env(cfg.offline)
     L.seed_everything(cfg.seed, workers=True)
@@ -194,15 +201,8 @@ def train_retrieval(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
                 prefix = split if name == "model" else f"{split}/{name}"
                 metrics.update({f"{prefix}/{key}": value for key, value in values.items()})
             metrics[f"{split}/bank_size"] = float(len({r.response for r in splits[split]}))
-            path = evaluation_dir / f"{split}_retrievals.jsonl"
-            path.write_text(
-                "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples), encoding="utf-8"
-            )
-            mlflow.log_artifact(str(path), "evaluation")
-        mlflow.log_metrics(metrics)
-        (evaluation_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        if best:
-            mlflow.log_artifact(best, "checkpoints")
+            log_samples(evaluation_dir / f"{split}_retrievals.jsonl", samples)
+        log_evaluation(metrics, evaluation_dir, best)
 
         bank = splits.responses()
         split_of = {r.response: split for split in ("train", "validation", "test") for r in splits[split]}

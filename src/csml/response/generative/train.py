@@ -3,7 +3,6 @@ replies with the untuned base model's on held-out pairs, and logs and registers 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -101,7 +100,15 @@ def train_generative(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]
     from csml.response.generative.generation import generate
     from csml.response.generative.pyfunc import log_generator, save_generator
     from csml.response.train import CachedEmbedder
-    from csml.train import fit, load_best_weights, logged_model_result, resolve_checkpoint, tracked_run
+    from csml.train import (
+        fit,
+        load_best_weights,
+        log_evaluation,
+        log_samples,
+        logged_model_result,
+        resolve_checkpoint,
+        tracked_run,
+    )
 
     apply_offline_env(cfg.offline)
     L.seed_everything(cfg.seed, workers=True)
@@ -166,15 +173,8 @@ def train_generative(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]
             values, samples = score_generations(records, replies, embed, list(evaluation.slice_by))
             metrics.update({f"{split}/{k}": v for k, v in values.items()})
             metrics[f"{split}/pairs"] = float(len(records))
-            path = evaluation_dir / f"{split}_generations.jsonl"
-            path.write_text(
-                "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples), encoding="utf-8"
-            )
-            mlflow.log_artifact(str(path), "evaluation")
-        mlflow.log_metrics(metrics)
-        (evaluation_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        if best:
-            mlflow.log_artifact(best, "checkpoints")
+            log_samples(evaluation_dir / f"{split}_generations.jsonl", samples)
+        log_evaluation(metrics, evaluation_dir, best)
 
         card = {
             "base": model.base_ref.to_dict(),
