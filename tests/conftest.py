@@ -92,6 +92,7 @@ def smoke_judge(tmp_path_factory: pytest.TempPathFactory, smoke_overrides: tuple
             "experiment=judge_groundedness",
             "data.source.knowledge_bases=[{_target_: csml.bot.kb.AbcdGuidelines, root: ${paths.data_dir}/abcd}]",
             "data.source.begin_root=null",
+            "data.source.sgd_root=null",
             "data.source.heldout_fraction=0.25",
             "data.max_length=96",
             "tracking.register=false",

@@ -15,6 +15,9 @@ CONF = config_dir()
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 DATA = sorted(p.stem for p in (CONF / "data").glob("*.yaml"))
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+# Loading SmolLM2's GGUF takes 20-40 s on 2 CPU cores (the fast tier checks its config on a tiny decoder:
+# tests/test_decoder_classifier.py).
+SLOW_MODELS = {"smollm2_lora_classifier"}
 TRAINERS = sorted(p.stem for p in (CONF / "trainer").glob("*.yaml"))
 
 
@@ -44,11 +47,22 @@ def test_data_config_instantiates_and_loads(make_cfg, data: str) -> None:
         assert cfg.data.oos_label in splits.labels
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize(
+    "model", [pytest.param(m, marks=pytest.mark.slow) if m in SLOW_MODELS else m for m in MODELS]
+)
 def test_model_instantiates(make_cfg, model: str) -> None:
+    """Also loads each backbone for real (smollm2_lora_classifier: the SmolLM2 GGUF, slow tier) and
+    classifies two texts of different lengths with its tokenizer, as training and the pyfunc do."""
+    from csml.models.components.encoder_classifier import load_tokenizer
+
     cfg = make_cfg(f"model={model}")
     module = instantiate(cfg.model, labels=["refund", "delivery", "oos"])
     assert module.net.head.out_features == 3
+    tokenizer = load_tokenizer(cfg.model.backbone, cfg.model.get("gguf_file"))
+    probs = module.net.eval().predict_texts(
+        tokenizer, ["refund please", "where is my card [SEP] it ships"], 32
+    )
+    assert probs.shape == (2, 3)
     trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
     total = sum(p.numel() for p in module.parameters())
     if cfg.model.lora:

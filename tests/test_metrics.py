@@ -342,7 +342,9 @@ def test_evaluate_applies_the_validation_decision_threshold_to_test() -> None:
 
     def split(name: str, labels: list[str]) -> list[Record]:
         return [
-            Record(f"{name}:{i}", "a claim [SEP] knowledge", "t", JourneyStage.SUPPORT, Channel.FAQ, grounded=g)
+            Record(
+                f"{name}:{i}", "a claim [SEP] knowledge", "t", JourneyStage.SUPPORT, Channel.FAQ, grounded=g
+            )
             for i, g in enumerate(labels)
         ]
 
@@ -355,6 +357,27 @@ def test_evaluate_applies_the_validation_decision_threshold_to_test() -> None:
     assert argmax.metrics["test/accuracy"] == 0.5 and argmax.decision_threshold is None
     tuned = evaluate(data, labels, "grounded", oos_label=None, positive_label="supported")
     assert tuned.decision_threshold == pytest.approx(0.3)
-    assert tuned.metrics["test/accuracy"] == 1.0 and tuned.metrics["val/decision_threshold"] == pytest.approx(0.3)
+    assert tuned.metrics["test/accuracy"] == 1.0 and tuned.metrics["val/decision_threshold"] == pytest.approx(
+        0.3
+    )
     with pytest.raises(ValueError, match="positive_label='yes' needs exactly two labels"):
         evaluate(data, labels, "grounded", oos_label=None, positive_label="yes")
+
+
+def test_card_decision_rule_reads_the_card_and_honours_overrides() -> None:
+    from csml.evaluation import card_decision_rule, predict_with_decision_threshold
+
+    labels = ["supported", "unsupported"]
+    card = {"labels": labels, "decision_threshold": 0.3, "positive_label": "supported"}
+    assert card_decision_rule(labels, card) == ("supported", 0.3)
+    assert card_decision_rule(labels, card, 0.8) == ("supported", 0.8)
+    assert card_decision_rule(labels, card, None) == (None, None)
+    assert card_decision_rule(labels, card, positive_label="unsupported") == ("unsupported", 0.3)
+    assert card_decision_rule(["a", "b", "c"], {"decision_threshold": None}) == (None, None)  # multi-class
+    assert card_decision_rule(labels, None) == (None, None)  # a checkpoint without positive_label: argmax
+    assert card_decision_rule(labels, None, positive_label="supported") == ("supported", "auto")
+    with pytest.raises(ValueError, match=r"pass evaluation\.positive_label=<label>"):
+        card_decision_rule(labels, {"decision_threshold": 0.3})  # a card from before positive_label
+    probs = np.array([[0.3, 0.7], [0.29, 0.71]])
+    assert predict_with_decision_threshold(probs, labels, "supported", 0.3).tolist() == [0, 1]
+    assert predict_with_decision_threshold(probs, labels, "unsupported", 0.3).tolist() == [1, 1]

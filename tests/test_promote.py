@@ -8,26 +8,29 @@ import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pytest
 from mlflow import MlflowClient
 
 from csml.config import compose, project_root
+from csml.eval_model import eval_model
 from csml.promote import LOG_ARTIFACT, Gate, PromotionConfigError, parse_gates, promote, promote_command
 from csml.tracking.registry import AUDIT_PASSED_TAG, RegistryError
 
 MODEL = "csml-test-promote"
+BINARY = "csml-test-promote-binary"
 INTENTS = ("card_arrival", "exchange_rate", "terminate_account", "apple_pay_or_google_pay")
 # Absolute bounds the trained version clears and the broken one (constant prediction) does not.
 GATES = ("gates.macro_f1.min=0.5", "gates.accuracy.min=0.5", "~gates.ece")
 
 
-def _write_subset(source: Path, target: Path, per_label: int) -> None:
-    """The first ``per_label`` Banking77 rows of each of four well-separated intents."""
+def _write_subset(source: Path, target: Path, per_label: int, intents: tuple[str, ...] = INTENTS) -> None:
+    """The first ``per_label`` Banking77 rows of each of ``intents`` (four well-separated ones)."""
     with source.open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    kept = [row for label in INTENTS for row in [r for r in rows if r["category"] == label][:per_label]]
+    kept = [row for label in intents for row in [r for r in rows if r["category"] == label][:per_label]]
     with target.open("w", encoding="utf-8", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["text", "category"])
         writer.writeheader()
@@ -87,6 +90,7 @@ def registry(tmp_path_factory) -> dict:
         "good_run": objects["run_id"],
         "bad": str(broken.registered_model_version),
         "train_metrics": metrics,
+        "model_dir": objects["model_dir"],
     }
 
 
@@ -289,3 +293,106 @@ def test_promote_config_composes_with_each_gate_set(gate_set: str) -> None:
     assert cfg.champion_alias == "champion"
     assert cfg.tracking.experiment_name == "csml-promote"
     assert {gate.metric.split("/")[0] for gate in parse_gates(cfg.gates)} == {"test"}
+
+
+@pytest.fixture(scope="module")
+def binary(registry, tmp_path_factory) -> dict:
+    """A two-label model cut from the trained one (its card_arrival and exchange_rate head rows), registered
+    in its own store with a card threshold on P(card_arrival) that only the five most confident test rows
+    reach, so its decisions differ from the argmax's."""
+    import numpy as np
+    import torch
+
+    from csml.models.components.encoder_classifier import EncoderClassifier
+    from csml.tracking.pyfunc import log_classifier
+    from csml.tracking.runs import setup_tracking, use_store
+
+    tmp = tmp_path_factory.mktemp("binary")
+    pair = INTENTS[:2]
+    banking77 = project_root() / "data" / "banking77"
+    _write_subset(banking77 / "train.csv", tmp / "train.csv", per_label=16, intents=pair)
+    _write_subset(banking77 / "test.csv", tmp / "test.csv", per_label=10, intents=pair)
+    net, tokenizer, card = EncoderClassifier.load(registry["model_dir"])
+    rows = [card["labels"].index(label) for label in pair]
+    head = torch.nn.Linear(net.head.in_features, len(pair))
+    head.weight.data, head.bias.data = net.head.weight.data[rows].clone(), net.head.bias.data[rows].clone()
+    net.head = head
+    with (tmp / "test.csv").open(encoding="utf-8") as f:
+        test = list(csv.DictReader(f))
+    probs = net.predict_texts(tokenizer, [r["text"] for r in test], card["max_length"])
+    ranked = np.sort(probs[:, 0])
+    threshold = float((ranked[-5] + ranked[-6]) / 2)  # between scores: float noise cannot flip a decision
+    truth = np.array([pair.index(r["category"]) for r in test])
+    thresholded = np.where(probs[:, 0] >= threshold, 0, 1)
+    card = {**card, "labels": list(pair), "decision_threshold": threshold, "positive_label": pair[0]}
+    model_dir = net.save(tmp / "model", tokenizer, card)
+
+    tracking = {
+        "uri": f"sqlite:///{tmp / 'mlflow.db'}",
+        "artifact_location": str(tmp / "artifacts"),
+        "experiment_name": "csml-train",
+    }
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    with mlflow.start_run(experiment_id=setup_tracking(tracking)):
+        version = log_classifier(model_dir, [test[0]["text"]], BINARY).registered_model_version
+    use_store(*previous)  # the other tests' runs stay in the registry fixture's store
+    return {
+        "uri": tracking["uri"],
+        "data": [
+            "data=user_files",
+            f"data.source.train={tmp / 'train.csv'}",
+            f"data.source.test={tmp / 'test.csv'}",
+            "data.source.columns.intent=category",
+        ],
+        "store": [f"tracking.{key}={tracking[key]}" for key in ("uri", "artifact_location")],
+        "version": str(version),
+        "threshold": threshold,
+        "thresholded_accuracy": float((thresholded == truth).mean()),
+        "argmax_accuracy": float((probs.argmax(-1) == truth).mean()),
+    }
+
+
+def test_promote_gates_a_two_label_model_on_its_card_threshold_not_argmax(binary, make_cfg) -> None:
+    assert binary["thresholded_accuracy"] != pytest.approx(binary["argmax_accuracy"])  # the test can tell
+
+    def gated_accuracy(*overrides: str) -> tuple[float, Any]:
+        decision = promote(
+            make_cfg(
+                *binary["store"],
+                *binary["data"],
+                f"model_name={BINARY}",
+                f"candidate={binary['version']}",
+                "gates.accuracy.min=0.0",
+                "gates.macro_f1.min=0.0",
+                "~gates.ece",
+                "dry_run=true",
+                *overrides,
+                config_name="promote",
+            )
+        )
+        check = next(c for c in decision.checks if c.metric == "test/accuracy" and c.kind == "min")
+        return check.candidate, MlflowClient(binary["uri"]).get_run(decision.evaluation_run_ids["candidate"])
+
+    accuracy, evaluation = gated_accuracy()
+    assert accuracy == pytest.approx(binary["thresholded_accuracy"])
+    assert evaluation.data.metrics["test/decision_threshold"] == pytest.approx(binary["threshold"])
+    argmax, evaluation = gated_accuracy("evaluation.decision_threshold=null")
+    assert argmax == pytest.approx(binary["argmax_accuracy"])
+    assert "test/decision_threshold" not in evaluation.data.metrics
+
+
+def test_eval_scores_a_two_label_model_with_its_card_threshold_or_an_override(binary, make_cfg) -> None:
+    def scores(*overrides: str) -> dict[str, float]:
+        model = f"model_uri=models:/{BINARY}/{binary['version']}"
+        store = f"tracking.uri={binary['uri']}"
+        return eval_model(make_cfg(model, store, *binary["data"], *overrides, config_name="eval"))[0]
+
+    metrics = scores()
+    assert metrics["test/accuracy"] == pytest.approx(binary["thresholded_accuracy"])
+    assert metrics["test/decision_threshold"] == metrics["val/decision_threshold"]
+    assert metrics["test/decision_threshold"] == pytest.approx(binary["threshold"])
+    everything_positive = scores("evaluation.decision_threshold=0.0")  # ten test rows of each label
+    assert everything_positive["test/accuracy"] == 0.5
+    assert everything_positive["test/decision_threshold"] == 0.0
+    with pytest.raises(ValueError, match="needs exactly two labels"):
+        scores("evaluation.positive_label=terminate_account")

@@ -18,6 +18,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "promote": ("csml.promote:promote_command", "promote", "gate a version and move the champion alias"),
     "serve": ("csml.bot.server:serve", "serve", "serve the reference customer-service bot over HTTP"),
     "audit": ("csml.audit.run:audit_command", "audit", "audit a deployed chatbot and write a scorecard"),
+    "calibrate-judge": (
+        "csml.judge.calibrate_command:calibrate_judge_command",
+        "calibrate_judge",
+        "choose the groundedness judge's threshold on your own labelled replies",
+    ),
     "sweep": (
         "csml.sweep.run:sweep_command",
         "train",

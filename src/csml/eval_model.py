@@ -26,6 +26,7 @@ def eval_model(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """
     from hydra.utils import instantiate
 
+    from csml.evaluation import card_decision_rule
     from csml.tracking.runs import log_config, mlflow_run, setup_tracking
     from csml.train import git_commit
 
@@ -48,12 +49,18 @@ def eval_model(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             model.labels,
             model.card["max_length"],
         )
-        scorer = model.oos_scorer
+        scorer, card = model.oos_scorer, model.card
         if threshold == "auto" and cfg.evaluation.get("oos_score") is None:
             threshold = model.card.get("oos_threshold")
     else:
         net, tokenizer, labels = _checkpoint_model(cfg.ckpt_path)
-        max_length, scorer = cfg.data.max_length, None
+        max_length, scorer, card = cfg.data.max_length, None, None
+    positive_label, decision_threshold = card_decision_rule(
+        labels,
+        card,
+        cfg.evaluation.get("decision_threshold", "auto"),
+        cfg.evaluation.get("positive_label"),
+    )
     if cfg.evaluation.get("oos_score") is not None or scorer is None:
         scorer = _fit_scorer(cfg.evaluation, net, tokenizer, max_length, labels, oos_label, splits)
 
@@ -84,6 +91,8 @@ def eval_model(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             predict_scored=predict_scored,
             oos_score=scorer.name,
             oos_in_scope_acceptance=cfg.evaluation.get("oos_in_scope_acceptance"),
+            positive_label=positive_label,
+            decision_threshold=decision_threshold,
         )
         log.info("metrics: %s", {k: round(v, 4) for k, v in evaluation.metrics.items() if k.count("/") == 1})
         return evaluation.metrics, {"run_id": run.info.run_id, "evaluation": evaluation}
@@ -102,6 +111,8 @@ def log_evaluation(
     predict_scored: Callable[[list[str]], tuple[np.ndarray, np.ndarray]] | None = None,
     oos_score: str = "softmax",
     oos_in_scope_acceptance: float | None = None,
+    positive_label: str | None = None,
+    decision_threshold: float | str | None = None,
 ) -> Evaluation:
     """Scores a model on ``split_names`` of ``splits`` and logs it to the active MLflow run.
 
@@ -109,6 +120,8 @@ def log_evaluation(
     :func:`csml.evaluation.write_reports` (written under ``out_dir``, logged under ``evaluation/``).
     Shared by ``csml eval`` and ``csml promote``. ``predict_scored`` (texts to probabilities and in-scope
     OOS scores named ``oos_score``) replaces ``predict_proba`` for models with an OOS scorer.
+    ``positive_label`` and ``decision_threshold`` (from :func:`csml.evaluation.card_decision_rule`) apply a
+    two-label model's decision threshold instead of the argmax, as its users do.
     """
     import mlflow
 
@@ -136,6 +149,8 @@ def log_evaluation(
         oos_scores_by_split=scores_by_split,
         oos_score=oos_score,
         oos_in_scope_acceptance=oos_in_scope_acceptance,
+        positive_label=positive_label,
+        decision_threshold=decision_threshold,
     )
     mlflow.log_metrics(evaluation.metrics)
     for path in write_reports(evaluation, out_dir):
@@ -185,9 +200,9 @@ def _fit_scorer(
 
 def _checkpoint_model(ckpt_path: str) -> tuple[Any, Any, list[str]]:
     import torch
-    from transformers import AutoTokenizer
 
     from csml.models.classifier import SequenceClassifier
+    from csml.models.components.encoder_classifier import load_tokenizer
 
     if not Path(ckpt_path).is_file():
         raise FileNotFoundError(f"ckpt_path={ckpt_path} does not exist")
@@ -195,4 +210,5 @@ def _checkpoint_model(ckpt_path: str) -> tuple[Any, Any, list[str]]:
         ckpt_path, map_location="cpu", optimizer=torch.optim.AdamW
     )
     model.eval()
-    return model.net, AutoTokenizer.from_pretrained(model.hparams.backbone), model.labels
+    tokenizer = load_tokenizer(model.hparams.backbone, model.hparams.get("gguf_file"))
+    return model.net, tokenizer, model.labels

@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,6 +69,7 @@ def evaluate(
     oos_score: str = "softmax",
     oos_in_scope_acceptance: float | None = None,
     positive_label: str | None = None,
+    decision_threshold: float | str | None = "auto",
 ) -> Evaluation:
     """Computes metrics for each split from its records and predicted probabilities.
 
@@ -85,8 +87,11 @@ def evaluate(
         oos_score: Name of the score in ``oos_scores_by_split``, kept in the result.
         oos_in_scope_acceptance: With ``"auto"``, the share of validation in-scope utterances the threshold
             must accept (instead of ``oos_min_recall``).
-        positive_label: For two labels: predict this one when its probability reaches the threshold with the
-            best balanced accuracy on the validation split (``{prefix}/decision_threshold``); None: argmax.
+        positive_label: For two labels: predict this one when its probability reaches ``decision_threshold``
+            (see :func:`predict_with_decision_threshold`; logged as ``{prefix}/decision_threshold``); None:
+            argmax.
+        decision_threshold: With ``positive_label``: ``"auto"`` chooses the threshold with the best balanced
+            accuracy on the validation split, a number is applied as is (a model card's), None is argmax.
     """
     from csml.metrics.classification import compute_classification_metrics
     from csml.metrics.oos import choose_oos_threshold, predict_with_oos
@@ -107,7 +112,7 @@ def evaluate(
     elif oos_label is not None and oos_threshold is not None:
         threshold = float(oos_threshold)
 
-    decision = _decision_threshold(probs_by_split, labels, label_field, positive_label)
+    decision = _decision_threshold(probs_by_split, labels, label_field, positive_label, decision_threshold)
     result = Evaluation(labels, label_field, oos_label, threshold, oos_score, decision)
     for split, (records, probs) in probs_by_split.items():
         prefix = "val" if split == "validation" else split
@@ -116,8 +121,7 @@ def evaluate(
         if oos_label is not None:
             y_pred = predict_with_oos(probs, labels, oos_label, threshold, scores=scores)
         elif decision is not None:
-            positive = labels.index(str(positive_label))
-            y_pred = np.where(probs[:, positive] >= decision, positive, 1 - positive)
+            y_pred = predict_with_decision_threshold(probs, labels, str(positive_label), decision)
         else:
             y_pred = probs.argmax(-1)
         metrics = compute_classification_metrics(
@@ -147,17 +151,80 @@ def check_positive_label(labels: list[str], positive_label: str | None) -> None:
         )
 
 
+def predict_with_decision_threshold(
+    probs: np.ndarray, labels: list[str], positive_label: str, threshold: float
+) -> np.ndarray:
+    """The decision rule of a two-label model: ``positive_label``'s index where its probability is at least
+    ``threshold``, else the other label's.
+
+    The one rule behind training's test metrics, ``csml eval`` and ``csml promote`` (and the threshold the
+    groundedness judge reads from the model card), so gates measure the decisions users get.
+    """
+    check_positive_label(labels, positive_label)
+    positive = labels.index(positive_label)
+    return np.where(np.asarray(probs)[:, positive] >= threshold, positive, 1 - positive)
+
+
+def card_decision_rule(
+    labels: list[str],
+    card: dict[str, Any] | None,
+    decision_threshold: float | str | None = "auto",
+    positive_label: str | None = None,
+) -> tuple[str | None, float | str | None]:
+    """The ``(positive_label, decision_threshold)`` to pass to :func:`evaluate` for a trained model.
+
+    Args:
+        labels: The model's labels.
+        card: Its model card (``decision_threshold`` and ``positive_label`` as training wrote them), or None
+            for a checkpoint, whose ``"auto"`` threshold is then chosen on validation as in training.
+        decision_threshold: ``"auto"`` (the card's), a number (applied instead), or None (argmax).
+        positive_label: The label the threshold applies to; None: the card's.
+
+    Returns:
+        ``(None, None)`` (argmax) for models without a decision threshold, such as multi-class ones.
+
+    Raises:
+        ValueError: A threshold without a known positive label, or a positive label that is not one of
+            exactly two labels.
+    """
+    positive = positive_label if positive_label is not None else (card or {}).get("positive_label")
+    if decision_threshold is None:
+        return None, None
+    if card is not None and decision_threshold == "auto":
+        decision_threshold = card.get("decision_threshold")
+        if decision_threshold is None:
+            return None, None
+    if positive is None:
+        if card is None and decision_threshold == "auto":
+            return None, None  # a checkpoint evaluated without evaluation.positive_label: argmax
+        raise ValueError(
+            f"decision threshold {decision_threshold} needs the label it applies to; the model card names "
+            "none (a model trained before csml recorded it): pass evaluation.positive_label=<label>"
+        )
+    check_positive_label(labels, positive)
+    return positive, decision_threshold if decision_threshold == "auto" else float(decision_threshold)
+
+
 def _decision_threshold(
     probs_by_split: dict[str, tuple[list[Record], np.ndarray]],
     labels: list[str],
     label_field: str,
     positive_label: str | None,
+    decision_threshold: float | str | None,
 ) -> float | None:
     from csml.metrics.binary import choose_decision_threshold
 
     if positive_label is None:
+        if decision_threshold not in (None, "auto"):
+            raise ValueError(f"decision_threshold={decision_threshold} needs positive_label=<label>")
         return None
     check_positive_label(labels, positive_label)
+    if decision_threshold is None:
+        return None
+    if decision_threshold != "auto":
+        return float(decision_threshold)
+    if "validation" not in probs_by_split:
+        raise ValueError('decision_threshold="auto" is chosen on the validation split; score it too')
     records, probs = probs_by_split["validation"]
     y_val = label_indices(records, label_field, labels)
     positive = labels.index(positive_label)

@@ -389,6 +389,7 @@ def _score(
     import mlflow
 
     from csml.eval_model import load_registered_model, log_evaluation
+    from csml.evaluation import card_decision_rule
 
     uri = f"models:/{cfg.model_name}/{version}"
     tags = {"csml.task": "eval", "csml.evaluated_model": uri, f"{TAG}role": role}
@@ -409,9 +410,26 @@ def _score(
         threshold = cfg.evaluation.oos_threshold
         if threshold == "auto":
             threshold = card.get("oos_threshold")
+        try:
+            positive_label, decision_threshold = card_decision_rule(
+                labels,
+                card,
+                cfg.evaluation.get("decision_threshold", "auto"),
+                cfg.evaluation.get("positive_label"),
+            )
+        except ValueError as error:
+            raise PromotionConfigError(f"{role} v{version}: {error}") from None
         out_dir = Path(cfg.paths.output_dir) / "evaluation" / f"{role}_v{version}"
         evaluation = log_evaluation(
-            splits, cfg.splits, labels, predict_proba, cfg.data.get("oos_label"), threshold, out_dir
+            splits,
+            cfg.splits,
+            labels,
+            predict_proba,
+            cfg.data.get("oos_label"),
+            threshold,
+            out_dir,
+            positive_label=positive_label,
+            decision_threshold=decision_threshold,
         )
     return evaluation.metrics, run.info.run_id
 

@@ -128,9 +128,9 @@ def train(
     import lightning as L
     import mlflow
     from hydra.utils import instantiate
-    from transformers import AutoTokenizer
 
     from csml.evaluation import check_positive_label, evaluate, write_reports
+    from csml.models.components.encoder_classifier import load_tokenizer
     from csml.models.components.oos_scorers import softmax
     from csml.tracking.pyfunc import log_classifier
 
@@ -140,13 +140,15 @@ def train(
     output_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), output_dir)
 
-    tokenizer = AutoTokenizer.from_pretrained(cfg.model.backbone)
+    tokenizer = load_tokenizer(cfg.model.backbone, cfg.model.get("gguf_file"))
     datamodule = instantiate(cfg.data, tokenizer=tokenizer)
+    check_pair_separator(getattr(datamodule, "source", None), tokenizer)
     datamodule.setup()
     identity = datamodule.splits.identity()
     log.info("data %s: %s rows, %d labels", identity["name"], identity["rows"], identity["num_labels"])
     check_positive_label(datamodule.labels, cfg.evaluation.get("positive_label"))  # before any training
     model = instantiate(cfg.model, labels=datamodule.labels)
+    check_max_length(datamodule.max_length, model.net.encoder.config)
 
     if not is_rank_zero():
         trainer = fit(cfg, model, datamodule, None, ckpt_path, callbacks)
@@ -198,6 +200,7 @@ def train(
             "oos_label": datamodule.oos_label,
             "oos_threshold": evaluation.oos_threshold,
             "decision_threshold": evaluation.decision_threshold,
+            "positive_label": cfg.evaluation.get("positive_label"),  # the label decision_threshold is for
             "backbone": cfg.model.backbone,
             "dataset_sha256": identity["sha256"],
         }
@@ -210,6 +213,33 @@ def train(
             run, info, registered, headline, datamodule=datamodule, model=model, trainer=trainer,
             model_dir=model_dir,
         )  # fmt: skip
+
+
+def check_pair_separator(source: Any, tokenizer: Any) -> None:
+    """Fails fast when a pair source's ``separator`` (``data.source.separator`` of the groundedness data)
+    differs from the one the judge will join claim and knowledge with at inference: the saved tokenizer's
+    ``sep_token``, or the plain text ``[SEP]`` when it has none (decoders such as SmolLM2)."""
+    separator = getattr(source, "separator", None)
+    if separator is None:
+        return
+    expected = tokenizer.sep_token or "[SEP]"
+    if separator != expected:
+        raise ValueError(
+            f"data.source.separator={separator!r} but the backbone's tokenizer separates pairs with "
+            f"{expected!r} (its sep_token, or '[SEP]' as plain text when it has none), which the groundedness "
+            f"judge uses at inference; set data.source.separator={expected!r}"
+        )
+
+
+def check_max_length(max_length: int, backbone_config: Any) -> None:
+    """Fails fast when ``data.max_length`` exceeds the backbone's positions (512 for BERT-style encoders,
+    8192 for SmolLM2), which would otherwise fail mid-training on the first long batch."""
+    limit = getattr(backbone_config, "max_position_embeddings", None)
+    if isinstance(limit, int) and max_length > limit:
+        raise ValueError(
+            f"data.max_length={max_length} exceeds the backbone's {limit} positions; set data.max_length<={limit} "
+            "or pick a longer-context backbone (model=smollm2_lora_classifier reads 8192 tokens)"
+        )
 
 
 def fit_oos_scorer(evaluation_cfg: DictConfig, model: Any, datamodule: Any) -> tuple[Any, dict[str, Any]]:

@@ -58,14 +58,14 @@ def audit(cfg: DictConfig, adapter: Any = None) -> tuple[dict[str, Any], dict[st
     kb_texts = _kb_texts(cfg.get("knowledge_base"))
     embedder = cache(lambda: _embedder(cfg.embedder))
     judge = OmegaConf.to_container(cfg.judge, resolve=True) if cfg.get("judge") else None
-    groundedness_judge = cache(
+    judge_and_threshold = cache(
         lambda: _groundedness_judge(cfg.get("groundedness_judge"), cfg.get("tracking"))
     )
     context = {
         "abstain_patterns": suite.abstain_patterns,
         "kb_texts": kb_texts,
         "judge": judge,
-        "groundedness_judge": groundedness_judge,
+        "groundedness_judge": lambda: judge_and_threshold()[0],
     }
     metrics = [build_metric(spec, embedder, **context) for spec in suite.metrics]
 
@@ -99,6 +99,8 @@ def audit(cfg: DictConfig, adapter: Any = None) -> tuple[dict[str, Any], dict[st
         },
         "target": adapter.identity(),
         **summary,
+        # the judge's threshold and where it came from, when a metric used the judge
+        "groundedness_judge": judge_and_threshold()[1] if judge_and_threshold.cache_info().currsize else None,
         "environment": environment(),
         "config": redact(OmegaConf.to_container(cfg, resolve=True)),
     }
@@ -135,20 +137,75 @@ def _kb_texts(kb: DictConfig | None) -> list[str]:
     return [f"{e.title}\n{e.answer}\n{e.passage}" for e in instantiate(kb).load()]
 
 
-def _groundedness_judge(spec: DictConfig | None, tracking: DictConfig | None) -> Any:
+def _groundedness_judge(spec: DictConfig | None, tracking: DictConfig | None) -> tuple[Any, dict[str, Any]]:
+    """The configured groundedness judge, and its threshold's origin for the scorecard (``groundedness_judge``):
+    ``model_uri``, ``int8``, ``threshold``, ``threshold_origin`` (``model card``, ``config`` or
+    ``calibration``) and, with a calibration file, ``calibration`` (its path, n, balanced accuracy...)."""
+    from csml.judge.calibration import Calibration, model_identity
     from csml.judge.judge import GroundednessJudge
 
     if spec is None:
         raise AuditConfigError(
             "the groundedness metric's judge needs groundedness_judge.model_uri in the config"
         )
+    model_uri, int8 = str(spec.model_uri), bool(spec.get("int8", False))
+    threshold, calibration_path = spec.get("threshold"), spec.get("calibration")
+    calibration = None
+    if calibration_path is not None:
+        if threshold is not None:
+            raise AuditConfigError(
+                "groundedness_judge: set threshold or calibration, not both "
+                f"(threshold={threshold}, calibration={calibration_path})"
+            )
+        try:
+            calibration = Calibration.load(str(calibration_path))
+        except (FileNotFoundError, ValueError) as error:
+            raise AuditConfigError(f"groundedness_judge.calibration: {error}") from None
+        _warn_if_other_judge(calibration, model_identity(model_uri), int8, str(calibration_path))
+        threshold = calibration.threshold
     uris = {"tracking_uri": tracking.uri, "registry_uri": tracking.get("registry_uri")} if tracking else {}
     try:
-        return GroundednessJudge.load(
-            str(spec.model_uri), threshold=spec.get("threshold"), int8=bool(spec.get("int8", False)), **uris
-        )
+        judge = GroundednessJudge.load(model_uri, threshold=threshold, int8=int8, **uris)
     except (FileNotFoundError, ValueError) as error:
         raise AuditConfigError(f"groundedness_judge: {error}") from None
+    origin = "calibration" if calibration else "config" if threshold is not None else "model card"
+    info: dict[str, Any] = {
+        "model_uri": model_identity(model_uri),
+        "int8": int8,
+        "threshold": float(judge.threshold),
+        "threshold_origin": origin,
+        "calibration": None,
+    }
+    if calibration is not None:
+        info["calibration"] = {
+            "path": str(calibration_path),
+            "model_uri": calibration.model_uri,
+            "same_model": calibration.model_uri == model_identity(model_uri),
+            "labels_sha256": calibration.labels_sha256,
+            "n": calibration.n,
+            "n_supported": calibration.n_supported,
+            "n_unsupported": calibration.n_unsupported,
+            "balanced_accuracy": calibration.balanced_accuracy,
+            "balanced_accuracy_ci": list(calibration.balanced_accuracy_ci),
+            "previous_threshold": calibration.previous_threshold,
+            "previous_balanced_accuracy": calibration.previous_balanced_accuracy,
+            "created": calibration.created,
+        }
+    return judge, info
+
+
+def _warn_if_other_judge(calibration: Any, model_uri: str, int8: bool, path: str) -> None:
+    if calibration.model_uri is not None and calibration.model_uri != model_uri:
+        log.warning(
+            "groundedness_judge.calibration %s was made for judge %s, but the audit uses %s: its threshold may "
+            "not suit this judge (re-run csml calibrate-judge with judge.model_uri=%s)",
+            path, calibration.model_uri, model_uri, model_uri,
+        )  # fmt: skip
+    if calibration.int8 is not None and calibration.int8 != int8:
+        log.warning(
+            "groundedness_judge.calibration %s was made with int8=%s, the audit runs int8=%s: scores shift",
+            path, calibration.int8, int8,
+        )  # fmt: skip
 
 
 def _embedder(spec: DictConfig) -> Any:

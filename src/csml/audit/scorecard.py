@@ -6,7 +6,10 @@ Files in the audit's output folder (schema version :data:`SCHEMA_VERSION`):
   ``target`` (the adapter's identity), ``metrics`` (per metric: ``key`` = ``audit/<suite>/<metric>``,
   ``value``, ``threshold``, ``direction``, ``passed``, ``n`` samples scored), ``counts`` (samples, errors
   by kind, cached replies), ``by_category``, ``by_stage``, ``by_channel`` (per question category, journey
-  stage and channel: samples and each metric's value), ``environment``
+  stage and channel: samples and each metric's value), ``groundedness_judge`` (when a metric used csml's
+  judge: ``model_uri``, ``int8``, ``threshold`` and ``threshold_origin`` -- ``model card``, ``config`` or
+  ``calibration`` -- with, for a calibration, its file's ``path``, ``n``, classes, balanced accuracy and
+  interval, and whether it was made for the same model; else null), ``environment``
   (csml and Python versions, packages, git commit, time) and ``config`` (resolved, secrets redacted).
 - ``samples.jsonl``: per sample the question fields, the reply, and ``scores`` -> ``{value, reason}``.
 - ``summary.md`` and ``report.html`` (self-contained: plots embedded as PNG).
@@ -181,6 +184,26 @@ def _verdict(passed: bool | None) -> str:
     return {True: "pass", False: "FAIL", None: "–"}[passed]
 
 
+def judge_threshold_line(scorecard: dict[str, Any]) -> str | None:
+    """One line naming the groundedness judge's threshold and its origin (None when no metric used the judge)."""
+    judge = scorecard.get("groundedness_judge")
+    if not judge:
+        return None
+    line = f"Groundedness judge threshold {judge['threshold']:.4g}"
+    calibration = judge.get("calibration")
+    if judge["threshold_origin"] != "calibration" or not calibration:
+        return line + f" from the {judge['threshold_origin']}"
+    low, high = calibration["balanced_accuracy_ci"]
+    line += (
+        f" from calibration file {calibration['path']} (n {calibration['n']}: {calibration['n_supported']} "
+        f"grounded, {calibration['n_unsupported']} not; balanced accuracy {calibration['balanced_accuracy']:.3f}, "
+        f"95% interval {low:.3f}-{high:.3f})"
+    )
+    if not calibration.get("same_model", True):
+        line += f"; made for another judge model ({calibration['model_uri']})"
+    return line
+
+
 def markdown_summary(scorecard: dict[str, Any]) -> str:
     """A Markdown summary: verdict, bot, suite and the metric table."""
     suite, counts = scorecard["suite"], scorecard["counts"]
@@ -192,6 +215,7 @@ def markdown_summary(scorecard: dict[str, Any]) -> str:
         f"- Questions: {counts['samples']} (errors {counts['errors']}, cached {counts['cached']})",
         f"- git {scorecard['environment']['git_commit']}, csml {scorecard['environment']['csml_version']}, "
         f"{scorecard['environment']['time']}",
+        *([f"- {line}"] if (line := judge_threshold_line(scorecard)) else []),
         "",
         "| Metric | Value | Gate | Result | Samples |",
         "|---|---|---|---|---|",
@@ -358,6 +382,8 @@ def html_report(scorecard: dict[str, Any], scored: list[ScoredSample]) -> str:
         for name, s in worst_cases(scorecard, scored)
     )
     verdict = "PASSED" if scorecard["passed"] else "FAILED"
+    judge_line = judge_threshold_line(scorecard)
+    judge_html = f"<p class='judge'>{e(judge_line)}</p>" if judge_line else ""
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>csml audit {e(suite["name"])}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px;vertical-align:top}}.pass{{color:#1e7e34}}
@@ -365,7 +391,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px;vertical-align:top}}
 <h1>Audit {e(suite["name"])} v{suite["version"]}: <span class="{"pass" if scorecard["passed"] else "FAIL"}">{verdict}</span></h1>
 <p>Bot <code>{e(str(scorecard["target"].get("name")))}</code> · {scorecard["counts"]["samples"]} questions ·
 errors {scorecard["counts"]["errors"]} · git {e(scorecard["environment"]["git_commit"])} ·
-{e(scorecard["environment"]["time"])}</p>
+{e(scorecard["environment"]["time"])}</p>{judge_html}
 <h2>Metrics</h2><table><tr><th>metric</th><th>value</th><th>gate</th><th>result</th><th>samples</th></tr>{rows}</table>
 {breakdowns}
 <h2>Score distributions</h2>{plots or "<p>No spread to plot.</p>"}

@@ -1,12 +1,17 @@
 """Training data of the groundedness judge: (claim, knowledge) pairs labelled supported / unsupported.
 
-Two kinds of rows, both real text:
+Three kinds of rows, all real text:
 
 - **Knowledge-base pairs.** Claims are sentences of knowledge-base passages (the ABCD policy manual, the bank
   FAQ, or a user's own KB), judged against a window of their passage: supported as they are (or with a
   conversational prefix, or joined to the next sentence); unsupported after one of the documented
   perturbations of :mod:`csml.judge.perturb`. Passages are assigned to train / validation / test by a hash of
   their id, so no passage's text is in two splits and the test measures generalisation to unseen passages.
+- **Conversation pairs** (:mod:`csml.judge.dialogues`). Abstractive, summary-style claims about
+  Schema-Guided Dialogue conversations, written from their annotations, and their exact perturbations, judged
+  against windows of speaker turns. SGD's train dialogues train, its dev dialogues validate, and its test
+  dialogues *whose services never occur in training* test (new domains such as Payment, Trains, Messaging,
+  Alarm, and new schemas of seen domains), so the test measures conversations and services never seen.
 - **BEGIN** (Dziri et al. 2022): knowledge-grounded dialogue responses labelled by people as fully
   attributable to their knowledge or not. Each BEGIN file goes to the split named in config; by default the
   CMU-DoG and TopicalChat dev sets train, the Wizard-of-Wikipedia dev set validates and the WoW test set
@@ -30,7 +35,17 @@ from csml.data.sources.checks import Row, check_text
 from csml.data.sources.readers import read_lines
 from csml.data.splits import SPLITS, DataValidationError
 from csml.judge.claims import split_claims
-from csml.judge.perturb import PERTURBATIONS, PerturbationPool, entities, perturb
+from csml.judge.dialogues import (
+    DialogueFacts,
+    Fact,
+    SlotValues,
+    absent_window,
+    joined,
+    read_dialogues,
+    read_schema,
+    turn_window,
+)
+from csml.judge.perturb import PERTURBATIONS, PerturbationPool, entities, paraphrase, perturb
 from csml.records import Record
 
 SUPPORTED, UNSUPPORTED = "supported", "unsupported"
@@ -51,11 +66,17 @@ class GroundednessPairs(DatasetSource):
         knowledge_bases: Knowledge-base sources (``load() -> list[csml.bot.kb.KBEntry]``, as in ``conf/bot``).
         begin_root: Folder of the BEGIN TSV files; ``None`` uses knowledge-base pairs only.
         begin_files: BEGIN file names per split (``{"train": [...], "validation": [...], "test": [...]}``).
+        sgd_root: Folder of the Schema-Guided Dialogue corpus (``train/``, ``dev/``, ``test/``); ``None``
+            leaves conversation pairs out.
+        dialogues_per_split: Most SGD dialogues read per split (``{"train": 1500, ...}``).
+        facts_per_dialogue: Facts of a dialogue used as claims (plus one summary sentence joining two facts);
+            each gives one supported and one unsupported pair, and sometimes an ``absent`` pair.
         separator: The backbone tokenizer's separator token (``[SEP]`` for BERT-style encoders).
         claims_per_passage: Most sentences of a passage used as claims (each gives one supported and one
             unsupported pair).
-        window_words: Knowledge shown with a claim: the claim's sentence and its neighbours, up to this many
-            words.
+        window_words: Knowledge shown with a claim: the claim's sentence (or evidence turns) and their
+            neighbours, up to this many words; match the judge's windows at inference (about 0.6 words per
+            token of the model's ``max_length``).
         heldout_fraction: Fraction of passages in each of validation and test.
         perturbations: Names of the perturbations used (all by default).
         **base: ``seed``, ``limit`` and ``journey_map`` of :class:`DatasetSource`.
@@ -69,8 +90,11 @@ class GroundednessPairs(DatasetSource):
         begin_root: str | None = None,
         begin_files: Mapping[str, Sequence[str]] | None = None,
         separator: str = "[SEP]",
+        sgd_root: str | None = None,
+        dialogues_per_split: Mapping[str, int] | None = None,
+        facts_per_dialogue: int = 3,
         claims_per_passage: int = 4,
-        window_words: int = 60,
+        window_words: int = 96,
         heldout_fraction: float = 0.1,
         perturbations: Sequence[str] = tuple(PERTURBATIONS),
         **base: Any,
@@ -79,12 +103,17 @@ class GroundednessPairs(DatasetSource):
         unknown = sorted(set(perturbations) - set(PERTURBATIONS))
         if unknown:
             raise ValueError(f"unknown perturbation(s) {unknown}; expected some of {sorted(PERTURBATIONS)}")
-        if not knowledge_bases and begin_root is None:
-            raise ValueError("GroundednessPairs needs knowledge_bases, begin_root, or both")
+        if not knowledge_bases and begin_root is None and sgd_root is None:
+            raise ValueError("GroundednessPairs needs knowledge_bases, begin_root or sgd_root")
         self.knowledge_bases = list(knowledge_bases)
         self.begin_root = Path(begin_root) if begin_root else None
         self.begin_files = {split: list(files) for split, files in (begin_files or {}).items()}
         self.separator = separator
+        self.sgd_root = Path(sgd_root) if sgd_root else None
+        self.dialogues_per_split = dict(
+            dialogues_per_split or {"train": 1500, "validation": 250, "test": 500}
+        )
+        self.facts_per_dialogue = facts_per_dialogue
         self.claims_per_passage = claims_per_passage
         self.window_words = window_words
         self.heldout_fraction = heldout_fraction
@@ -101,7 +130,89 @@ class GroundednessPairs(DatasetSource):
                     raise ValueError(f"begin_files: unknown split {split!r}; expected one of {SPLITS}")
                 for name in files:
                     splits[split] += self._begin_rows(self.begin_root / name, split)
+        if self.sgd_root is not None:
+            for split, rows in self._dialogue_rows().items():
+                splits[split] += rows
         return splits
+
+    def _dialogue_rows(self) -> dict[str, list[Row]]:
+        rows: dict[str, list[Row]] = {split: [] for split in SPLITS}
+        train_services = set(read_schema(self.sgd_root / "train"))
+        for split, folder in (("train", "train"), ("validation", "dev"), ("test", "test")):
+            wanted = self.dialogues_per_split.get(split, 0)
+            if not wanted:
+                continue
+            schema = read_schema(self.sgd_root / folder)
+            dialogues = self._sample_dialogues(self.sgd_root / folder, wanted, split, train_services)
+            values = SlotValues()
+            values.add([d for _, _, d in dialogues])
+            intents = sorted(
+                {
+                    i["description"][:1].lower() + i["description"][1:]
+                    for s in schema.values()
+                    for i in s["intents"]
+                }
+            )
+            facts = DialogueFacts(schema, values, intents)
+            origin = "sgd_unseen_services" if split == "test" else "sgd"
+            for path, number, dialogue in dialogues:
+                rng = random.Random(f"{self.seed}:{dialogue.get('dialogue_id')}")
+                found = facts.claims(dialogue, rng)
+                for n, (claim, window, label, perturbation) in enumerate(self._fact_pairs(found, rng)):
+                    record = Record(
+                        id=f"{self.name}:sgd:{found.dialogue_id}:{n}",
+                        text=pair_text(claim, window, self.separator),
+                        source=self.name,
+                        stage=self.journey.stage_for("sgd_schema_guided"),
+                        channel=self.journey.channel_for("sgd_schema_guided"),
+                        grounded=label,
+                        meta={"origin": origin, "perturbation": perturbation, "services": found.services},
+                    )
+                    rows[split].append(Row(record, str(path), number))
+        return rows
+
+    def _sample_dialogues(
+        self, folder: Path, wanted: int, split: str, train_services: set[str]
+    ) -> list[tuple[Path, int, dict[str, Any]]]:
+        """Up to ``wanted`` dialogues of a folder, files read in a seeded order; the test keeps only dialogues
+        whose services are all absent from training."""
+        files = sorted(folder.glob("dialogues_*.json*"))
+        if not files:
+            raise DataValidationError(
+                "no SGD dialogue files", file=str(folder),
+                expected="dialogues_NNN.json(.gz) of Schema-Guided Dialogue (CC BY-SA 4.0); set sgd_root",
+            )  # fmt: skip
+        random.Random(f"{self.seed}:{split}").shuffle(files)
+        chosen: list[tuple[Path, int, dict[str, Any]]] = []
+        for path in files:
+            for number, dialogue in enumerate(read_dialogues(path), start=1):
+                services = set(dialogue.get("services", []))
+                if split == "test" and services & train_services:
+                    continue
+                chosen.append((path, number, dialogue))
+            if len(chosen) >= wanted:
+                break
+        return chosen[:wanted]
+
+    def _fact_pairs(self, found: Any, rng: random.Random) -> list[tuple[str, str, str, str]]:
+        """(claim, knowledge window, label, perturbation) pairs of one dialogue's facts."""
+        facts: list[Fact] = [f for f in found.facts if f.twins]
+        if not facts:
+            return []
+        chosen = rng.sample(facts, min(self.facts_per_dialogue, len(facts)))
+        apart = [(x, y) for x in facts for y in facts if min(y.turns) > max(x.turns) + 1]
+        if apart:
+            chosen.append(joined(*rng.choice(apart), rng))
+        pairs = []
+        for fact in chosen:
+            window = turn_window(found.turns, fact.turns, self.window_words, rng)
+            if window is None:
+                continue
+            claim, perturbation = rng.choice(fact.twins)
+            pairs += [(fact.text, window, SUPPORTED, "none"), (claim, window, UNSUPPORTED, perturbation)]
+            if rng.random() < 0.3 and (elsewhere := absent_window(found.turns, fact, self.window_words, rng)):
+                pairs.append((fact.text, elsewhere, UNSUPPORTED, "absent"))
+        return pairs
 
     def _kb_rows(self, kb: Any) -> dict[str, list[Row]]:
         entries = list({entry.passage: entry for entry in kb.load()}.values())  # one entry per passage text
@@ -145,10 +256,12 @@ class GroundednessPairs(DatasetSource):
 
     def _supported_variant(self, claims: list[str], position: int, rng: random.Random) -> str:
         claim, draw = claims[position], rng.random()
-        if draw < 0.2:
+        if draw < 0.15:
             return rng.choice(_PREFIXES) + claim[0].lower() + claim[1:]
-        if draw < 0.35 and position + 1 < len(claims):
+        if draw < 0.3 and position + 1 < len(claims):
             return f"{claim} {claims[position + 1]}"
+        if draw < 0.75:
+            return paraphrase(claim, rng)
         return claim
 
     def _split_of(self, entry_id: str) -> str:

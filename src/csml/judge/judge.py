@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,8 +12,11 @@ import numpy as np
 
 from csml.judge.claims import Claim, split_claims
 from csml.judge.data import SUPPORTED, pair_text
+from csml.judge.evidence import candidates, windows
+from csml.judge.nonclaims import is_checkable
 
 DEFAULT_MODEL_URI = "models:/csml-judge-groundedness@champion"
+WORDS_PER_TOKEN = 0.6  # knowledge words shown per token of the model's max_length (claims take the rest)
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class Verdict:
     score: float | None
     supported: bool | None
     claims: list[ClaimVerdict] = field(default_factory=list)
+    non_claims: list[Claim] = field(default_factory=list)  # courtesy and questions: nothing to check
 
     @property
     def unsupported(self) -> list[ClaimVerdict]:
@@ -51,16 +56,23 @@ class GroundednessJudge:
 
     A claim quoted verbatim from the knowledge (up to case, spacing and surrounding punctuation) is
     supported with score 1.0 without asking the model.
-    Long knowledge is cut into windows of ``window_words`` words (whole sentences); a claim's score is its
-    best window's probability of ``supported``, an answer's score its weakest claim's. A claim is supported
-    when its score reaches ``threshold`` (by default the one calibrated on validation data and kept in the
-    model card, else 0.5).
+    Knowledge of any length and shape is cut into overlapping windows of whole sentences, or of whole speaker
+    turns for transcripts, of up to ``window_words`` words, plus one window assembled from the sentences or
+    turns closest to the claim when the evidence may be spread (:mod:`csml.judge.evidence`); a claim's score
+    is its best window's probability of ``supported``, an answer's score its weakest claim's. A claim is
+    supported when its score reaches ``threshold`` (by default the one calibrated on validation data and kept
+    in the model card, else 0.5). A claim longer than half a window is judged in chunks of that size, each of
+    which must be supported. Sentences with no checkable fact -- greetings, thanks, apologies, offers of help,
+    questions back to the customer (:func:`csml.judge.nonclaims.is_checkable`) -- are not claims: they are
+    listed in ``Verdict.non_claims`` and never called unsupported. Answers with no claim, or with no
+    knowledge, get ``Verdict(None, None)``.
 
     Args:
         model: A loaded csml text classifier (:class:`csml.tracking.pyfunc.TextClassifierModel`) trained on
             groundedness pairs (``label_field: grounded``).
         threshold: Decision threshold on the supported probability; ``None`` takes the model card's.
-        window_words: Most words of knowledge shown with a claim at once.
+        window_words: Most words of knowledge shown with a claim at once; ``None``: 0.6 words per token of
+            the model's ``max_length`` (96 for the default 160 tokens), as in the judge's training data.
         batch_size: Pairs per forward pass.
         int8: Quantise the encoder's linear layers to int8 for CPU scoring (faster; measure the accuracy cost
             with ``benchmarks/judge_begin.py --int8``).
@@ -70,7 +82,7 @@ class GroundednessJudge:
         self,
         model: Any,
         threshold: float | None = None,
-        window_words: int = 60,
+        window_words: int | None = None,
         batch_size: int = 64,
         int8: bool = False,
     ) -> None:
@@ -87,7 +99,7 @@ class GroundednessJudge:
         self.supported_index = model.labels.index(SUPPORTED)
         card_threshold = model.card.get("decision_threshold")
         self.threshold = float(threshold if threshold is not None else card_threshold or 0.5)
-        self.window_words = window_words
+        self.window_words = window_words or max(20, int(WORDS_PER_TOKEN * model.card.get("max_length", 160)))
         self.batch_size = batch_size
         self.separator = model.tokenizer.sep_token or "[SEP]"
 
@@ -144,18 +156,25 @@ class GroundednessJudge:
         """
         jobs: list[tuple[int, int, Claim, str]] = []
         claims_of: list[list[Claim]] = []
+        non_claims_of: list[list[Claim]] = []
         best: dict[tuple[int, int], tuple[float, str]] = {}
         for a, (answer, knowledge) in enumerate(zip(answers, contexts, strict=True)):
-            claims = split_claims(answer)
-            windows = [w for text in knowledge for w in knowledge_windows(text, self.window_words)]
-            claims_of.append(claims if windows else [])
+            knowledge = [text for text in knowledge if text and text.strip()]
+            sentences = split_claims(answer)
+            non_claims_of.append([c for c in sentences if not is_checkable(c.text)])
+            claims = [p for c in sentences if is_checkable(c.text) for p in _fit(c, self.window_words // 2)]
+            claims_of.append(claims if knowledge else [])
+            if not knowledge:
+                continue
             sources = [(_normalise(text), text) for text in knowledge]
+            plain = [w for text in knowledge for w in windows(text, self.window_words)]
             for c, claim in enumerate(claims):
                 quoted = next((text for norm, text in sources if _normalise(claim.text) in norm), None)
                 if quoted is not None:  # a verbatim quote of the knowledge is supported by definition
                     best[a, c] = (1.0, quoted)
-                else:
-                    jobs += [(a, c, claim, window) for window in windows]
+                    continue
+                found = plain if len(plain) == 1 else candidates(claim.text, knowledge, self.window_words)
+                jobs += [(a, c, claim, window) for window in found]
         scores = self.score_pairs([j[2].text for j in jobs], [j[3] for j in jobs])
         for (a, c, _, window), score in zip(jobs, scores, strict=True):
             if (a, c) not in best or score > best[a, c][0]:
@@ -163,14 +182,14 @@ class GroundednessJudge:
         verdicts = []
         for a, claims in enumerate(claims_of):
             if not claims:
-                verdicts.append(Verdict(None, None))
+                verdicts.append(Verdict(None, None, non_claims=non_claims_of[a]))
                 continue
             claim_verdicts = [
                 ClaimVerdict(claim, best[a, c][0], best[a, c][0] >= self.threshold, best[a, c][1])
                 for c, claim in enumerate(claims)
             ]
             score = min(v.score for v in claim_verdicts)
-            verdicts.append(Verdict(score, score >= self.threshold, claim_verdicts))
+            verdicts.append(Verdict(score, score >= self.threshold, claim_verdicts, non_claims_of[a]))
         return verdicts
 
 
@@ -179,17 +198,13 @@ def _normalise(text: str) -> str:
     return " ".join(text.lower().split()).strip(" .,;:!?\"'")
 
 
-def knowledge_windows(text: str, max_words: int) -> list[str]:
-    """``text`` cut into consecutive windows of whole sentences of at most ``max_words`` words (a longer
-    sentence is a window of its own)."""
-    windows: list[list[str]] = []
-    count = 0
-    for sentence in (c.text for c in split_claims(text, min_words=1)):
-        words = len(sentence.split())
-        if windows and count + words <= max_words:
-            windows[-1].append(sentence)
-            count += words
-        else:
-            windows.append([sentence])
-            count = words
-    return [" ".join(window) for window in windows]
+def _fit(claim: Claim, max_words: int) -> list[Claim]:
+    """``claim`` cut into consecutive chunks of at most ``max_words`` words (the claim itself when it fits)."""
+    spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", claim.text)]
+    if len(spans) <= max_words:
+        return [claim]
+    out = []
+    for first in range(0, len(spans), max_words):
+        begin, end = spans[first][0], spans[min(first + max_words, len(spans)) - 1][1]
+        out.append(Claim(claim.text[begin:end], claim.start + begin, claim.start + end))
+    return out

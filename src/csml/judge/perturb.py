@@ -177,3 +177,67 @@ def perturb(
         if changed is not None and changed.strip() != claim.strip():
             return changed, name
     return None
+
+
+_ANTONYMS = [
+    ("increase", "decrease"), ("increases", "decreases"), ("before", "after"), ("earlier", "later"),
+    ("more", "less"), ("minimum", "maximum"), ("higher", "lower"), ("allowed", "not allowed"),
+    ("available", "unavailable"), ("eligible", "ineligible"), ("accepted", "rejected"), ("accept", "reject"),
+    ("approve", "decline"), ("approved", "declined"), ("include", "exclude"), ("includes", "excludes"),
+    ("first", "last"), ("online", "in person"), ("open", "closed"), ("full", "partial"), ("add", "remove"),
+    ("enable", "disable"), ("required", "optional"), ("domestic", "international"), ("above", "below"),
+    ("receive", "send"), ("buy", "sell"), ("lowest", "highest"), ("start", "end"), ("refund", "charge"),
+]  # fmt: skip
+
+
+def antonym(claim: str, rng: random.Random, pool: PerturbationPool) -> str | None:
+    """One word becomes its opposite (before -> after, minimum -> maximum, approved -> declined)."""
+    pairs = [(a, b) for a, b in _ANTONYMS] + [(b, a) for a, b in _ANTONYMS]
+    found = [(m, b) for a, b in pairs for m in re.finditer(rf"\b{a}\b", claim, flags=re.IGNORECASE)]
+    if not found:
+        return None
+    match, other = rng.choice(found)
+    other = other.capitalize() if match.group(0)[0].isupper() else other
+    return claim[: match.start()] + other + claim[match.end() :]
+
+
+PERTURBATIONS["antonym"] = antonym
+
+# Meaning-preserving rewrites of supported claims, so that a supported claim is not always a copy of its
+# knowledge: word and phrase synonyms, second person to third, and framings an answer or summary adds.
+_SYNONYMS = [
+    ("purchase", "buy"), ("receive", "get"), ("request", "ask for"), ("assist", "help"), ("obtain", "get"),
+    ("customer", "client"), ("customers", "clients"), ("contact", "reach"), ("modify", "change"),
+    ("cancel", "call off"), ("approximately", "about"), ("immediately", "right away"), ("require", "need"),
+    ("requires", "needs"), ("provide", "give"), ("provides", "gives"), ("submit", "send in"),
+    ("within", "in under"), ("additional", "extra"), ("however", "but"), ("ensure", "make sure"),
+    ("verify", "check"), ("inform", "tell"), ("commence", "start"), ("terminate", "end"),
+    ("sufficient", "enough"), ("prior to", "before"), ("in order to", "to"), ("utilize", "use"),
+    ("account holder", "owner of the account"), ("fee", "charge"), ("fees", "charges"),
+    ("shipping", "delivery"), ("item", "product"), ("items", "products"), ("agent", "representative"),
+    ("quickly", "fast"), ("purchased", "bought"), ("received", "got"), ("requested", "asked for"),
+]  # fmt: skip
+_YOU = [
+    (r"\bYou can\b", "Customers can"), (r"\bYou may\b", "Customers may"), (r"\bYou must\b", "Customers must"),
+    (r"\bYou will\b", "The customer will"), (r"\bYou need to\b", "Customers need to"),
+    (r"\byou can\b", "customers can"), (r"\byour\b", "their"), (r"\bYour\b", "Their"),
+]  # fmt: skip
+_FRAMES = [
+    "The policy states that {}", "According to the guidelines, {}", "The agent explained that {}",
+    "The customer was told that {}", "It was mentioned that {}", "Support confirmed that {}",
+]  # fmt: skip
+
+
+def paraphrase(claim: str, rng: random.Random) -> str:
+    """``claim`` reworded without changing what it says: synonyms, third person and a framing, each drawn at
+    random (at least one change when one applies)."""
+    text = claim
+    found = [(a, b) for a, b in _SYNONYMS if re.search(rf"\b{a}\b", text)]
+    for a, b in rng.sample(found, min(len(found), rng.randint(1, 3))):
+        text = re.sub(rf"\b{a}\b", b, text, count=1)
+    if rng.random() < 0.5:
+        for pattern, replacement in _YOU:
+            text = re.sub(pattern, replacement, text)
+    if rng.random() < 0.4 and text[:1].isupper() and not re.match(r"[A-Z]{2}|[A-Z][a-z]+ [A-Z]", text):
+        text = rng.choice(_FRAMES).format(text[0].lower() + text[1:])
+    return text

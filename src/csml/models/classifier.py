@@ -1,4 +1,4 @@
-"""LightningModule for intent and sentiment classification over any ``transformers`` encoder."""
+"""LightningModule for text classification (intent, sentiment, groundedness) over a ``transformers`` backbone."""
 
 from __future__ import annotations
 
@@ -20,16 +20,17 @@ class SequenceClassifier(L.LightningModule):
     """Fine-tunes an :class:`EncoderClassifier` with cross-entropy, linear warmup and linear decay.
 
     Args:
-        backbone: Hub name or local folder of the pretrained encoder.
+        backbone: Hub name or local folder of the pretrained encoder, or of a decoder (use ``last`` pooling).
         labels: Label names in index order (filled in at run time from the data).
         optimizer: Partial optimizer taking ``params`` (``_partial_: true`` in config).
-        pooling: ``"mean"`` or ``"cls"``.
+        pooling: ``"mean"``, ``"cls"`` or ``"last"`` (decoders).
         dropout: Dropout before the head.
         lora: ``peft.LoraConfig`` keyword arguments, or None for full fine-tuning.
         head_lr_multiplier: The randomly initialised head learns this many times faster than the encoder.
         warmup_ratio: Fraction of training steps with a linear learning-rate warmup.
         label_smoothing: Cross-entropy label smoothing.
         class_weights: Cross-entropy weight of named labels (``{oos: 3.0}``); unnamed labels weigh 1.
+        gguf_file: GGUF file inside ``backbone`` to load (de-quantised to float32), e.g. SmolLM2's.
     """
 
     def __init__(
@@ -44,6 +45,7 @@ class SequenceClassifier(L.LightningModule):
         warmup_ratio: float = 0.1,
         label_smoothing: float = 0.0,
         class_weights: dict[str, float] | None = None,
+        gguf_file: str | None = None,
     ) -> None:
         super().__init__()
         # Plain containers (not OmegaConf's) so checkpoints load with torch.load(weights_only=True).
@@ -57,7 +59,7 @@ class SequenceClassifier(L.LightningModule):
         self.optimizer_factory = optimizer
         self.labels = labels
         self.net = EncoderClassifier.from_pretrained(
-            backbone, len(labels), pooling=pooling, dropout=dropout, lora=lora
+            backbone, len(labels), pooling=pooling, dropout=dropout, lora=lora, gguf_file=gguf_file
         )
         weight = (
             torch.tensor([(class_weights or {}).get(label, 1.0) for label in labels])

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from csml.audit.metrics.base import Embedder, Metric, MetricResult, _skip, abstained, register, sentences
 from csml.audit.suite import AuditSample
+from csml.judge.nonclaims import is_checkable
 
 if TYPE_CHECKING:
     from csml.audit.adapters import BotReply
@@ -107,7 +108,9 @@ class UnsupportedSentences(Metric):
     for ``will``, ``June`` for ``March``, a swapped name, an appended claim) make it unsupported when
     there are more than ``max_new_tokens``.
     A lexical check: exact for bots that quote their sources (extractive RAG), strict for bots that
-    paraphrase, where a judge model (issue 6) is the better tool. An abstention is not scored.
+    paraphrase, where a judge model (issue 6) is the better tool. An abstention is not scored, nor are
+    sentences with no checkable fact (greetings, thanks, offers of help, questions:
+    :func:`csml.judge.nonclaims.is_checkable`).
     """
 
     name = "unsupported_sentences"
@@ -123,10 +126,10 @@ class UnsupportedSentences(Metric):
             return MetricResult(None, why)
         if abstained(reply, self.abstain_patterns):
             return MetricResult(None, "the bot abstained: nothing to support")
-        claims = sentences(reply.text)
+        claims = [s for s in sentences(reply.text) if is_checkable(s)]
         contexts = list(reply.contexts) or list(sample.reference_contexts)
         if not claims:
-            return MetricResult(None, "no sentences")
+            return MetricResult(None, "no sentence with a checkable fact")
         if not contexts:
             return MetricResult(1.0, "no contexts: no sentence is supported")
         support = [set(_grams(s)) for c in contexts for s in sentences(c)] or [

@@ -1,4 +1,4 @@
-"""A ``transformers`` encoder with a pooling layer and a linear classification head."""
+"""A ``transformers`` encoder (or decoder) with a pooling layer and a linear classification head."""
 
 from __future__ import annotations
 
@@ -14,20 +14,49 @@ from torch import nn
 if TYPE_CHECKING:
     from csml.models.components.oos_scorers import OOSScorer
 
-POOLINGS = ("mean", "cls")
+POOLINGS = ("mean", "cls", "last")
 MODEL_CARD = "csml_model.json"
 
 
+def load_tokenizer(name_or_path: str, gguf_file: str | None = None) -> Any:
+    """The backbone's tokenizer (``gguf_file``: a GGUF file inside ``name_or_path``), with a padding token.
+
+    Decoders often have none; their EOS pads (padding is masked out, so which token pads does not matter).
+    """
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path, **({"gguf_file": gguf_file} if gguf_file else {}))
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise ValueError(f"the tokenizer of {name_or_path} has neither a padding nor an EOS token")
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _dense_gguf_kwargs(gguf_file: str) -> dict[str, Any]:
+    """``from_pretrained`` arguments that load a GGUF file de-quantised into plain trainable weights.
+
+    transformers >= 5 can keep GGUF weights packed (frozen, when a matmul kernel is installed); asking
+    for ``GgufConfig(dequantize=True)`` rules that out. Older versions always de-quantise.
+    """
+    try:
+        from transformers import GgufConfig
+    except ImportError:
+        return {"gguf_file": gguf_file}
+    return {"gguf_file": gguf_file, "quantization_config": GgufConfig(dequantize=True)}
+
+
 class EncoderClassifier(nn.Module):
-    """Sequence classifier over any ``transformers`` encoder (``AutoModel``).
+    """Sequence classifier over any ``transformers`` base model (``AutoModel``): an encoder or a decoder.
 
     Mean pooling is the default because sentence encoders such as all-MiniLM-L6-v2 were trained with it;
-    ``cls`` pooling takes the first token's hidden state.
+    ``cls`` pooling takes the first token's hidden state; ``last`` takes the last non-padding token's, the
+    one token of a causal decoder (SmolLM2, Llama) that has seen the whole text (any padding side).
 
     Args:
         encoder: A ``transformers`` base model (or a peft-wrapped one) returning ``last_hidden_state``.
         num_labels: Number of output classes.
-        pooling: ``"mean"`` or ``"cls"``.
+        pooling: ``"mean"``, ``"cls"`` or ``"last"``.
         dropout: Dropout before the head.
     """
 
@@ -50,14 +79,24 @@ class EncoderClassifier(nn.Module):
         pooling: str = "mean",
         dropout: float = 0.1,
         lora: dict[str, Any] | None = None,
+        gguf_file: str | None = None,
     ) -> EncoderClassifier:
-        """Loads a pretrained encoder (hub name or local folder), optionally with LoRA adapters via peft.
+        """Loads a pretrained base model (hub name or local folder), optionally with LoRA adapters via peft.
 
         With ``lora`` (LoraConfig keyword arguments) only the adapters and the head are trained.
+        ``gguf_file`` names a GGUF file inside ``name_or_path``, de-quantised to float32 on load.
         """
         from transformers import AutoModel
 
-        encoder = AutoModel.from_pretrained(name_or_path).train()  # from_pretrained returns eval mode
+        kwargs = _dense_gguf_kwargs(gguf_file) if gguf_file else {}
+        # from_pretrained returns eval mode
+        encoder = AutoModel.from_pretrained(name_or_path, **kwargs).train()
+        quantizer = getattr(encoder, "hf_quantizer", None)
+        if gguf_file and quantizer is not None:
+            # The weights are dense now; without the GGUF quantizer's marks the model saves as a plain one.
+            quantizer.remove_quantization_config(encoder)
+        if getattr(encoder.config, "use_cache", False):  # a decoder's key/value cache serves generation only
+            encoder.config.use_cache = False
         if lora:
             from peft import LoraConfig, get_peft_model
 
@@ -69,6 +108,10 @@ class EncoderClassifier(nn.Module):
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.pooling == "cls":
             return hidden[:, 0]
+        if self.pooling == "last":
+            # Position of the last 1 of each mask row: right padding (pads after) and left padding alike.
+            last = attention_mask.size(1) - 1 - attention_mask.flip(1).argmax(1)
+            return hidden[torch.arange(len(hidden), device=hidden.device), last]
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
@@ -129,7 +172,7 @@ class EncoderClassifier(nn.Module):
     @classmethod
     def load(cls, directory: str | Path) -> tuple[EncoderClassifier, Any, dict[str, Any]]:
         """Inverse of :meth:`save`: returns (model in eval mode, tokenizer, card)."""
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
         directory = Path(directory)
         card_path = directory / MODEL_CARD
@@ -140,4 +183,4 @@ class EncoderClassifier(nn.Module):
             AutoModel.from_pretrained(directory / "encoder"), len(card["labels"]), card["pooling"], 0.0
         )
         model.head.load_state_dict(torch.load(directory / "head.pt", map_location="cpu"))
-        return model.eval(), AutoTokenizer.from_pretrained(directory / "tokenizer"), card
+        return model.eval(), load_tokenizer(str(directory / "tokenizer")), card

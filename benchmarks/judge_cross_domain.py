@@ -1,0 +1,160 @@
+"""The groundedness judge on every held-out labelled test set, beside lexical overlap and embedding similarity.
+
+Test sets are the test split of the judge's own training config, so each model is scored on the sources it
+never trained on (the default config holds out BEGIN's Wizard-of-Wikipedia test set; pass the overrides a
+model was trained with to rebuild its test split -- for instance with CMU-DoG and TopicalChat held out):
+
+- ``begin_wow`` / ``begin_cmu`` / ``begin_tc``: BEGIN's human labels of knowledge-grounded dialogue responses;
+- ``sgd_unseen_services``: summary-style claims about Schema-Guided Dialogue conversations whose services
+  never occur in training, judged against a window of turns around the evidence;
+- ``sgd_full_transcript``: the same kind of claims against the *whole* transcript (evidence selection:
+  windows of turns plus assembled evidence);
+- ``kb_heldout``: sentences of unseen knowledge-base passages and their perturbations.
+
+The judge runs as audits run it (:class:`csml.judge.judge.GroundednessJudge`: claims, evidence windows,
+weakest claim) and is scored at its **shipped threshold** (the model card's, chosen on the validation mix of
+domains). Each baseline gets the threshold with the best balanced accuracy on that same validation split.
+Prints, per test set and method: rows, balanced accuracy, AUROC, F1 of each class; and the judge's speed.
+
+    .venv/bin/python benchmarks/judge_cross_domain.py --model runs/judge_groundedness/<run>/model
+    .venv/bin/python benchmarks/judge_cross_domain.py --model <folder> --override \
+        'data.source.begin_files={train:[begin_dev_wow.tsv],validation:[],test:[begin_dev_cmu.tsv,begin_dev_tc.tsv]}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections import defaultdict
+
+import numpy as np
+
+from csml.config import OFFLINE_ENV, compose
+
+SEPARATOR = " [SEP] "
+
+
+def split_pairs(records: list) -> dict[str, tuple[list[str], list[str], np.ndarray]]:
+    """(claims, knowledge, supported) per test set, from pair records (``origin`` names the set)."""
+    groups: dict[str, list] = defaultdict(list)
+    for record in records:
+        origin = record.meta.get("origin", "")
+        groups["kb_heldout" if origin in ("bank_faq", "abcd") else origin].append(record)
+    out = {}
+    for name, rows in groups.items():
+        claims, knowledge = zip(*(r.text.split(SEPARATOR, 1) for r in rows), strict=True)
+        out[name] = (list(claims), list(knowledge), np.array([r.grounded == "supported" for r in rows]))
+    return out
+
+
+def figures(scores: np.ndarray, positive: np.ndarray, threshold: float) -> dict[str, float]:
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    from csml.metrics.binary import balanced_accuracy
+
+    predicted = scores >= threshold
+    return {
+        "threshold": round(float(threshold), 4),
+        "balanced_accuracy": round(balanced_accuracy(predicted, positive), 4),
+        "auroc": round(float(roc_auc_score(positive, scores)), 4),
+        "f1_unsupported": round(float(f1_score(~positive, ~predicted)), 4),
+        "f1_supported": round(float(f1_score(positive, predicted)), 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="judge model folder or MLflow URI")
+    parser.add_argument("--override", action="append", default=[], help="train-config override of the model")
+    parser.add_argument("--limit", type=int, default=None, help="most rows per test set (seeded sample)")
+    parser.add_argument(
+        "--window-words", type=int, default=None, help="judge evidence window (default: card)"
+    )
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default=None, help="write the figures as JSON here")
+    args = parser.parse_args()
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+
+    import torch
+    from hydra.utils import instantiate
+    from sentence_transformers import SentenceTransformer
+
+    from csml.config import minilm_path
+    from csml.judge.baselines import embedding_similarity, lexical_overlap
+    from csml.judge.judge import GroundednessJudge
+    from csml.metrics.binary import choose_decision_threshold
+
+    torch.set_num_threads(args.threads)
+    cfg = compose("train", ["experiment=judge_groundedness", *args.override])
+    splits = instantiate(cfg.data.source).load("grounded")
+    tests = split_pairs(splits["test"])
+    full = cfg.data.source.copy()
+    full.knowledge_bases, full.begin_root = [], None
+    full.dialogues_per_split = {"test": cfg.data.source.dialogues_per_split.test}
+    full.window_words = 100_000  # the whole transcript is the knowledge
+    transcripts = split_pairs([row.record for row in instantiate(full)._read()["test"]])
+    tests["sgd_full_transcript"] = transcripts["sgd_unseen_services"]
+    if args.limit:
+        rng = np.random.default_rng(0)
+        for name, (claims, knowledge, positive) in tests.items():
+            if len(claims) > args.limit:
+                keep = np.sort(rng.choice(len(claims), args.limit, replace=False))
+                tests[name] = ([claims[i] for i in keep], [knowledge[i] for i in keep], positive[keep])
+    val = split_pairs(splits["validation"])
+    val_claims = [c for claims, _, _ in val.values() for c in claims]
+    val_knowledge = [k for _, knowledge, _ in val.values() for k in knowledge]
+    val_positive = np.concatenate([p for _, _, p in val.values()])
+
+    judge = GroundednessJudge.load(args.model, window_words=args.window_words)
+    encoder = SentenceTransformer(minilm_path(), device="cpu")
+
+    def judge_scores(claims: list[str], knowledge: list[str]) -> np.ndarray:
+        verdicts = judge.judge_many(claims, [[k] for k in knowledge])
+        return np.array(
+            [1.0 if v.score is None else v.score for v in verdicts]
+        )  # no claim: nothing unsupported
+
+    baselines = {
+        "lexical_overlap": lexical_overlap,
+        "embedding_similarity": lambda c, k: embedding_similarity(c, k, encoder),
+    }
+    thresholds = {
+        name: choose_decision_threshold(f(val_claims, val_knowledge), val_positive)
+        for name, f in baselines.items()
+    }
+    results = []
+    for name, (claims, knowledge, positive) in tests.items():
+        start = time.perf_counter()
+        scores = judge_scores(claims, knowledge)
+        speed = len(claims) / (time.perf_counter() - start)
+        rows = [
+            {"method": "judge"}
+            | figures(scores, positive, judge.threshold)
+            | {"pairs_per_s": round(speed, 1)}
+        ]
+        for method, score in baselines.items():
+            rows.append({"method": method} | figures(score(claims, knowledge), positive, thresholds[method]))
+        for row in rows:
+            results.append(
+                {"test_set": name, "rows": len(claims), "supported": round(float(positive.mean()), 3)} | row
+            )
+            print(json.dumps(results[-1]), flush=True)
+    header = list(results[0])
+    print("\n| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in results:
+        print("| " + " | ".join(str(row.get(h, "")) for h in header) + " |")
+    print(
+        f"\nmodel {args.model}; shipped threshold {judge.threshold}; window {judge.window_words} words; "
+        f"torch threads {torch.get_num_threads()}; load average {os.getloadavg()[0]:.2f}"
+    )
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump({"model": args.model, "overrides": args.override, "results": results}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

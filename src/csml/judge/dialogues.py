@@ -1,0 +1,398 @@
+"""Conversation-grounded claims: statements about a customer-service dialogue, made from its annotations.
+
+The Schema-Guided Dialogue corpus (SGD; Rastogi et al. 2020, CC BY-SA 4.0) annotates every turn with its
+service, dialogue acts and slot values. From those, this module writes what a summary or a reply would say
+about the conversation -- "The customer wanted to book a table at Bazille for 4 people.", "The agent offered
+71 Saint Peter." -- in the third person, with templates whose wording the transcript does not contain, so a
+supported claim is abstractive, not a copy. Exact perturbations of the same facts make unsupported twins:
+
+- ``value``: a slot value (a name, number, date, time, place) becomes another value of the same slot from
+  another dialogue, one that appears nowhere in this one;
+- ``speaker``: the statement is attributed to the other party ("the customer suggested X" when the agent did);
+- ``negation``: the fact is denied ("the agent did not offer X");
+- ``outcome``: a success becomes a failure and back (an antonym swap of the outcome);
+- ``intent``: the customer wanted something another service does;
+- ``invented``: a true statement with an invented detail appended;
+- ``absent``: the true claim judged against turns of the same dialogue that do not hold its evidence.
+
+Facts of two or three turns are also joined into one summary-style sentence (both parts must hold).
+The transcript is rendered with speaker labels ("Customer: ...", "Agent: ..."; the label pair varies) and
+the knowledge shown with a claim is a window of whole turns around its evidence, as the judge builds them at
+inference (:mod:`csml.judge.evidence`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from csml.data.splits import DataValidationError
+
+LABELS = [("Customer", "Agent"), ("User", "Assistant"), ("Caller", "Representative"), ("Client", "Support")]
+CUSTOMER = ["The customer", "The user", "The caller", "The client"]
+AGENT = ["the agent", "the assistant", "the representative", "support"]
+_INVENTED = [
+    "offered a {n}% discount",
+    "waived the booking fee",
+    "promised a call back within {n} hours",
+    "charged an extra fee of ${n}",
+    "added a free upgrade",
+    "asked for a credit card number",
+    "transferred the call to a supervisor",
+    "sent a refund of ${n}",
+]
+
+
+@dataclass
+class Fact:
+    """A supported claim about a dialogue, the turns that hold its evidence, and unsupported twins."""
+
+    text: str
+    turns: set[int]
+    twins: list[tuple[str, str]] = field(default_factory=list)  # (claim, perturbation)
+    value: str | None = None  # the slot value it states, if any (absent from an ``absent`` window)
+
+
+@dataclass
+class DialogueClaims:
+    """One dialogue's transcript (turns with speaker labels) and the facts found in it."""
+
+    dialogue_id: str
+    services: list[str]
+    turns: list[str]
+    facts: list[Fact]
+
+
+def read_dialogues(path: Path) -> list[dict[str, Any]]:
+    """The dialogues of one SGD file (``.json`` or ``.json.gz``)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (json.JSONDecodeError, OSError, EOFError, UnicodeDecodeError) as error:
+        raise DataValidationError("unreadable dialogue file", file=str(path), found=str(error)) from None
+    if not isinstance(data, list):
+        raise DataValidationError("not a list of dialogues", file=str(path), found=type(data).__name__)
+    return data
+
+
+def read_schema(folder: Path) -> dict[str, dict[str, Any]]:
+    """Services of an SGD split by name: their slot and intent descriptions."""
+    path = folder / "schema.json"
+    try:
+        services = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise DataValidationError("unreadable SGD schema", file=str(path), found=str(error)) from None
+    return {s["service_name"]: s for s in services}
+
+
+def _phrase(description: str) -> str:
+    """A schema description as a phrase inside a sentence ("City in which ..." -> "city in which ...")."""
+    text = description.strip().rstrip(".")
+    return text[:1].lower() + text[1:] if text[1:2].islower() or len(text) < 2 else text
+
+
+class SlotValues:
+    """Values each slot takes across dialogues, to swap one for another that a dialogue never mentions.
+
+    Values are compared by SGD's canonical form, so "3 PM" never replaces "15:00"."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, dict[str, str]] = defaultdict(dict)  # slot -> canonical -> a surface form
+
+    def add(self, dialogues: list[dict[str, Any]]) -> None:
+        for dialogue in dialogues:
+            for _, action in _actions(dialogue):
+                for value, canonical in zip(
+                    action.get("values", []), action.get("canonical_values", []), strict=False
+                ):
+                    if canonical.lower() not in _NOT_A_VALUE:
+                        self.values[action.get("slot", "")].setdefault(canonical.lower(), value)
+
+    def other(self, slot: str, dialogue: dict[str, Any], transcript: str, rng: random.Random) -> str | None:
+        used = {c.lower() for _, action in _actions(dialogue) for c in action.get("canonical_values", [])}
+        lowered = transcript.lower()
+        choices = sorted(
+            surface
+            for canonical, surface in self.values.get(slot, {}).items()
+            if canonical not in used and surface.lower() not in lowered
+        )
+        return rng.choice(choices) if choices else None
+
+
+_NOT_A_VALUE = {"dontcare", "true", "false", "none"}
+
+
+def _actions(dialogue: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(speaker, action) of every dialogue act of a dialogue."""
+    for turn in dialogue.get("turns", []):
+        for frame in turn.get("frames", []):
+            for action in frame.get("actions", []):
+                yield turn.get("speaker", ""), action
+
+
+class DialogueFacts:
+    """Writes the facts of SGD dialogues (see the module docstring).
+
+    Args:
+        schema: Services by name (:func:`read_schema`), for slot and intent descriptions.
+        values: Slot values across dialogues, the pool of ``value`` swaps.
+        other_intents: Intent descriptions of other services, the pool of ``intent`` swaps.
+    """
+
+    def __init__(
+        self, schema: dict[str, dict[str, Any]], values: SlotValues, other_intents: list[str]
+    ) -> None:
+        self.slots = {
+            (name, slot["name"]): _phrase(slot["description"])
+            for name, service in schema.items()
+            for slot in service["slots"]
+            if not slot["description"].lower().startswith(("boolean", "whether"))
+        }
+        self.intents = {
+            (name, intent["name"]): _phrase(intent["description"])
+            for name, service in schema.items()
+            for intent in service["intents"]
+        }
+        self.values = values
+        self.other_intents = other_intents
+
+    def claims(self, dialogue: dict[str, Any], rng: random.Random) -> DialogueClaims:
+        customer_label, agent_label = rng.choice(LABELS)
+        turns = [
+            f"{customer_label if t.get('speaker') == 'USER' else agent_label}: {t.get('utterance', '').strip()}"
+            for t in dialogue.get("turns", [])
+        ]
+        transcript = "\n".join(turns)
+        spoken = {
+            "USER": " ".join(t["utterance"] for t in dialogue["turns"] if t.get("speaker") == "USER").lower(),
+            "SYSTEM": " ".join(
+                t["utterance"] for t in dialogue["turns"] if t.get("speaker") != "USER"
+            ).lower(),
+        }
+        stated: dict[str, set[str]] = defaultdict(set)  # speaker -> canonical values the speaker mentioned
+        for speaker, action in _actions(dialogue):
+            if action.get("act") in ("INFORM", "OFFER", "CONFIRM", "SELECT"):
+                stated[speaker] |= {c.lower() for c in action.get("canonical_values", [])}
+        spoken |= {f"canonical:{k}": " | ".join(sorted(v)) for k, v in stated.items()}
+        facts = [f for f in self._facts(dialogue, transcript, spoken, rng) if f is not None]
+        return DialogueClaims(
+            str(dialogue.get("dialogue_id")), list(dialogue.get("services", [])), turns, facts
+        )
+
+    def _facts(
+        self, dialogue: dict[str, Any], transcript: str, spoken: dict[str, str], rng: random.Random
+    ) -> Iterator[Fact | None]:
+        seen: set[tuple[str, str, str]] = set()
+        for index, turn in enumerate(dialogue.get("turns", [])):
+            speaker = turn.get("speaker")
+            for frame in turn.get("frames", []):
+                service = frame.get("service", "")
+                for action in frame.get("actions", []):
+                    act, slot = action.get("act", ""), action.get("slot", "")
+                    values = action.get("values", [])
+                    key = (speaker or "", act, slot + "|".join(values))
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    c, a = rng.choice(CUSTOMER), rng.choice(AGENT)
+                    canonical = [v.lower() for v in action.get("canonical_values", [])]
+                    if canonical and canonical[0] in _NOT_A_VALUE:
+                        continue
+                    ctx = _Context(
+                        self, dialogue, service, slot, values, canonical, transcript, spoken, c, a, rng
+                    )
+                    if speaker == "USER" and act == "INFORM_INTENT" and values:
+                        yield ctx.intent(values[0], index)
+                    elif act in ("INFORM", "OFFER", "CONFIRM") and values and (service, slot) in self.slots:
+                        yield ctx.slot_value(speaker, act, index)
+                    elif speaker == "SYSTEM" and act in ("NOTIFY_SUCCESS", "NOTIFY_FAILURE"):
+                        yield ctx.outcome(act == "NOTIFY_SUCCESS", index)
+                    elif speaker == "SYSTEM" and act == "INFORM_COUNT" and values:
+                        yield ctx.count(values[0], index)
+                    elif act == "REQUEST" and not values and (service, slot) in self.slots:
+                        yield ctx.request(speaker, index)
+
+
+@dataclass
+class _Context:
+    """What the templates of one action need."""
+
+    facts: DialogueFacts
+    dialogue: dict[str, Any]
+    service: str
+    slot: str
+    values: list[str]
+    canonical: list[str]
+    transcript: str
+    spoken: dict[str, str]
+    c: str
+    a: str
+    rng: random.Random
+
+    def _intent_phrase(self, intent: str) -> str | None:
+        return self.facts.intents.get((self.service, intent))
+
+    def intent(self, intent: str, index: int) -> Fact | None:
+        phrase = self._intent_phrase(intent)
+        if phrase is None:
+            return None
+        c, a, rng = self.c, self.a, self.rng
+        text = rng.choice([
+            f"{c} wanted to {phrase}.", f"{c} contacted {a} to {phrase}.",
+            f"{c} asked for help to {phrase}.", f"The conversation was about a request to {phrase}.",
+        ])  # fmt: skip
+        twins = (
+            [(text.replace(" wanted to ", " did not want to "), "negation")] if " wanted to " in text else []
+        )
+        other = [p for p in self.facts.other_intents if p != phrase]
+        if other:
+            twins.append((text.replace(phrase, rng.choice(other)), "intent"))
+        return Fact(text, {index}, twins)
+
+    def slot_value(self, speaker: str | None, act: str, index: int) -> Fact:
+        c, a, rng = self.c, self.a, self.rng
+        slot, value = self.facts.slots[self.service, self.slot], self.values[0]
+        if speaker == "USER":
+            text = rng.choice([
+                f"{c} gave {value} as the {slot}.", f"{c} said the {slot} is {value}.",
+                f"According to {c[0].lower() + c[1:]}, the {slot} is {value}.", f"{c} specified {value} for the {slot}.",
+            ])  # fmt: skip
+            negated = f"{c} said the {slot} is not {value}."
+            swapped = f"{a[0].upper() + a[1:]} suggested {value} as the {slot}."
+            other_side = "SYSTEM"
+        elif act == "OFFER":
+            text = rng.choice([
+                f"{a[0].upper() + a[1:]} suggested {value} as the {slot}.", f"{a[0].upper() + a[1:]} offered {value}.",
+                f"{a[0].upper() + a[1:]} proposed {value} for the {slot}.", f"{c} was offered {value} by {a}.",
+            ])  # fmt: skip
+            negated = f"{a[0].upper() + a[1:]} never mentioned {value}."
+            swapped = f"{c} suggested {value} as the {slot}."
+            other_side = "USER"
+        else:  # the system informs or confirms a value
+            text = rng.choice([
+                f"{a[0].upper() + a[1:]} told {c[0].lower() + c[1:]} that the {slot} is {value}.",
+                f"{c} learned from {a} that the {slot} is {value}.",
+                f"{a[0].upper() + a[1:]} confirmed {value} as the {slot}.",
+            ])  # fmt: skip
+            negated = f"{a[0].upper() + a[1:]} said the {slot} is not {value}."
+            swapped = f"{c} was the one who said the {slot} is {value}."
+            other_side = "USER"
+        twins = [(negated, "negation")]
+        other_said = self.spoken.get(f"canonical:{other_side}", "").split(" | ")
+        if (
+            self.canonical
+            and value.lower() not in self.spoken[other_side]
+            and self.canonical[0] not in other_said
+        ):
+            twins.append((swapped, "speaker"))
+        other = self.facts.values.other(self.slot, self.dialogue, self.transcript, rng)
+        if other is not None:
+            twins.append((_replace_last(text, value, other), "value"))
+        invented = rng.choice(_INVENTED).format(n=rng.randint(2, 90))
+        twins.append((f"{text[:-1]}, and {a} {invented}.", "invented"))
+        return Fact(text, {index}, twins, value)
+
+    def outcome(self, success: bool, index: int) -> Fact | None:
+        intents = [i for (s, i) in self.facts.intents if s == self.service]
+        phrase = next(
+            (self.facts.intents[self.service, i] for i in intents if i.lower() in self.transcript.lower()),
+            None,
+        )
+        phrase = phrase or (self.facts.intents[self.service, intents[0]] if intents else None)
+        if phrase is None:
+            return None
+        good = [
+            f"The request to {phrase} went through.",
+            f"{self.a[0].upper() + self.a[1:]} completed the request.",
+        ]
+        bad = [
+            f"The request to {phrase} failed.",
+            f"{self.a[0].upper() + self.a[1:]} could not complete the request.",
+        ]
+        which = self.rng.randrange(2)
+        text, twin = (good[which], bad[which]) if success else (bad[which], good[which])
+        return Fact(text, {index}, [(twin, "outcome")])
+
+    def count(self, value: str, index: int) -> Fact | None:
+        if not value.isdigit():
+            return None
+        number = int(value)
+        other = str(
+            number + self.rng.choice([-2, -1, 1, 2, 3]) if number > 2 else number + self.rng.randint(1, 4)
+        )
+        text = self.rng.choice(
+            [
+                f"{self.a[0].upper() + self.a[1:]} found {value} options.",
+                f"There were {value} matching results.",
+            ]
+        )
+        return Fact(text, {index}, [(text.replace(value, other, 1), "value")])
+
+    def request(self, speaker: str | None, index: int) -> Fact:
+        slot = self.facts.slots[self.service, self.slot]
+        a = self.a[0].upper() + self.a[1:]
+        if speaker == "USER":
+            text = self.rng.choice(
+                [f"{self.c} asked about the {slot}.", f"{self.c} wanted to know the {slot}."]
+            )
+            twin = f"{a} asked the customer for the {slot}."
+        else:
+            text = self.rng.choice([f"{a} asked for the {slot}.", f"{a} needed to know the {slot}."])
+            twin = f"{self.c} asked {self.a} about the {slot}."
+        return Fact(text, {index}, [(twin, "speaker")])
+
+
+def _replace_last(text: str, old: str, new: str) -> str:
+    at = text.rfind(old)
+    return text[:at] + new + text[at + len(old) :]
+
+
+def joined(first: Fact, second: Fact, rng: random.Random) -> Fact:
+    """Two facts of different turns as one summary sentence; its twins perturb one part."""
+    joiner = rng.choice([", and ", "; then ", ", after which "])
+
+    def join(x: str, y: str) -> str:
+        y = y if re.match(r"[A-Z]{2}|[A-Z][a-z]+ [A-Z]", y) else y[:1].lower() + y[1:]
+        return x.rstrip(".") + joiner + y
+
+    twins = [(join(t, second.text), p) for t, p in first.twins] + [
+        (join(first.text, t), p) for t, p in second.twins
+    ]
+    return Fact(join(first.text, second.text), first.turns | second.turns, twins, first.value or second.value)
+
+
+def turn_window(turns: list[str], evidence: set[int], max_words: int, rng: random.Random) -> str | None:
+    """Whole turns around the evidence turns up to ``max_words`` words, the evidence at a random place;
+    ``None`` when the evidence turns alone do not fit."""
+    start, end = min(evidence), max(evidence)
+    sizes = [len(t.split()) for t in turns]
+    words = sum(sizes[start : end + 1])
+    if words > max_words:
+        return None
+    while True:
+        sides = [i for i in (start - 1, end + 1) if 0 <= i < len(turns) and words + sizes[i] <= max_words]
+        if not sides:
+            return "\n".join(turns[start : end + 1])
+        i = rng.choice(sides)
+        words += sizes[i]
+        start, end = min(start, i), max(end, i)
+
+
+def absent_window(turns: list[str], fact: Fact, max_words: int, rng: random.Random) -> str | None:
+    """A window of turns of the same dialogue without the fact's evidence turns or its slot value; ``None``
+    for facts without a value (whether other turns imply an intent or an outcome is not certain)."""
+    ends = [i for i in range(len(turns)) if i < min(fact.turns) or i > max(fact.turns)]
+    if fact.value is None or not ends:
+        return None
+    window = turn_window(turns, {rng.choice(ends)}, max_words, rng)
+    if window is None or any(turns[i] in window for i in fact.turns) or fact.value.lower() in window.lower():
+        return None
+    return window

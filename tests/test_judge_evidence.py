@@ -1,0 +1,219 @@
+"""Evidence selection for the judge (windows of sentences or turns, assembled evidence) and the
+conversation-grounded training claims written from dialogue annotations."""
+
+from __future__ import annotations
+
+import random
+
+from csml.judge.claims import Claim
+from csml.judge.dialogues import LABELS, DialogueFacts, SlotValues, absent_window, joined, turn_window
+from csml.judge.evidence import assembled, candidates, is_transcript, units, windows
+from csml.judge.judge import _fit
+
+CALL = "\n".join(
+    [
+        "Customer: Hi, I was charged twice for my order 5512 last week.",
+        "Agent: Sorry about that. Let me look up order 5512.",
+        *[f"Customer: Filler remark number {i} about the weather and nothing else." for i in range(12)],
+        "Agent: I have refunded the duplicate charge of 40 dollars to your Visa card.",
+    ]
+)
+
+
+def test_documents_are_cut_into_overlapping_windows_of_whole_sentences() -> None:
+    text = " ".join(f"Sentence number {i} is here." for i in range(10))
+    found = windows(text, max_words=12)
+    assert all(len(w.split()) <= 12 for w in found)
+    assert found[0].startswith("Sentence number 0") and found[-1].endswith("number 9 is here.")
+    for sentence in units(text):  # every sentence whole in some window
+        assert any(sentence in w for w in found)
+    assert found[:2] == [
+        " ".join(units(text)[0:2]),
+        " ".join(units(text)[1:3]),
+    ]  # half of each window repeats
+    assert windows("One short answer.", max_words=12) == ["One short answer."]
+
+
+def test_transcripts_are_cut_at_turns_and_long_units_in_overlapping_chunks() -> None:
+    assert is_transcript(CALL) and not is_transcript("Refunds: they take 5 days.")
+    turns = units(CALL)
+    assert len(turns) == 15 and turns[0].startswith("Customer: Hi")
+    for window in windows(CALL, max_words=30):
+        assert all(line in turns for line in window.split("\n"))  # no turn is cut
+    long = " ".join(f"w{i}" for i in range(50))
+    chunks = windows(long, max_words=20)
+    assert all(len(c.split()) <= 20 for c in chunks) and chunks[0].split()[10] == chunks[1].split()[0]
+
+
+def test_evidence_spread_over_a_call_is_assembled_into_one_window() -> None:
+    claim = "The agent refunded the duplicate charge on order 5512."
+    plain = windows(CALL, max_words=40)
+    assert not any("5512" in w and "refunded" in w for w in plain)  # no window holds both pieces
+    together = assembled(claim, [CALL], max_words=40)
+    assert together is not None and "order 5512" in together and "refunded" in together
+    assert together.index("5512") < together.index("refunded")  # original order kept
+    assert together in candidates(claim, [CALL], max_words=40)
+    assert assembled("Completely unrelated words", [CALL], 40) is None
+
+
+def test_a_claim_longer_than_half_a_window_is_judged_in_chunks() -> None:
+    text = " ".join(f"word{i}" for i in range(25))
+    pieces = _fit(Claim(text, 3, 3 + len(text)), max_words=10)
+    assert [len(p.text.split()) for p in pieces] == [10, 10, 5]
+    assert all(text[p.start - 3 : p.end - 3] == p.text for p in pieces)
+
+
+SCHEMA = {
+    "Restaurants_1": {
+        "service_name": "Restaurants_1",
+        "slots": [
+            {"name": "city", "description": "City where the restaurant is located"},
+            {"name": "restaurant_name", "description": "Name of the restaurant"},
+            {"name": "has_live_music", "description": "Boolean flag indicating live music"},
+        ],
+        "intents": [{"name": "FindRestaurants", "description": "Find a restaurant in a city"}],
+    }
+}
+
+
+def _turn(
+    speaker: str, text: str, *actions: tuple[str, str, str, str], service: str = "Restaurants_1"
+) -> dict:
+    return {
+        "speaker": speaker,
+        "utterance": text,
+        "frames": [
+            {
+                "service": service,
+                "actions": [
+                    {
+                        "act": act,
+                        "slot": slot,
+                        "values": [value] if value else [],
+                        "canonical_values": [canon] if canon else [],
+                    }
+                    for act, slot, value, canon in actions
+                ],
+            }
+        ],
+    }
+
+
+DIALOGUE = {
+    "dialogue_id": "1_00001",
+    "services": ["Restaurants_1"],
+    "turns": [
+        _turn("USER", "Find me a place to eat in San Jose.", ("INFORM_INTENT", "intent", "FindRestaurants", "FindRestaurants"), ("INFORM", "city", "San Jose", "San Jose")),
+        _turn("SYSTEM", "Bazille is a nice one in San Jose.", ("OFFER", "restaurant_name", "Bazille", "Bazille"), ("OFFER", "city", "San Jose", "San Jose")),
+        _turn("USER", "Does it have live music?", ("REQUEST", "has_live_music", "", "")),
+        _turn("SYSTEM", "No, it does not.", ("INFORM", "has_live_music", "False", "False")),
+    ],
+}  # fmt: skip
+OTHER = {
+    "dialogue_id": "1_00002",
+    "services": ["Restaurants_1"],
+    "turns": [
+        _turn("SYSTEM", "Try Sushi Ran in Sausalito.", ("OFFER", "restaurant_name", "Sushi Ran", "Sushi Ran"), ("OFFER", "city", "Sausalito", "Sausalito")),
+        _turn("USER", "Any in sj?", ("INFORM", "city", "sj", "San Jose")),
+    ],
+}  # fmt: skip
+
+
+def _facts(seed: int = 0):
+    values = SlotValues()
+    values.add([DIALOGUE, OTHER])
+    return DialogueFacts(SCHEMA, values, ["book a flight"]).claims(DIALOGUE, random.Random(seed))
+
+
+def test_dialogue_facts_state_annotated_values_and_twins_change_them() -> None:
+    found = _facts()
+    assert found.turns[0].split(": ", 1)[1] == "Find me a place to eat in San Jose."
+    texts = " | ".join(f.text for f in found.facts)
+    assert "Bazille" in texts and "San Jose" in texts and "find a restaurant in a city" in texts
+    assert "live music" not in texts  # boolean slots and their True/False values make no claims
+    for fact in found.facts:
+        assert fact.turns and all(0 <= t < len(found.turns) for t in fact.turns)
+        for twin, kind in fact.twins:
+            assert twin != fact.text
+            if kind == "value":  # the swapped value is absent from the dialogue, even as an equivalent
+                assert "Sushi Ran" in twin or "Sausalito" in twin
+                assert "sj" not in twin
+            if kind == "speaker":
+                assert "San Jose" not in twin  # both sides said San Jose: never a speaker twin
+
+
+def test_dialogue_windows_hold_the_evidence_and_absent_windows_do_not() -> None:
+    found = _facts()
+    rng = random.Random(1)
+    offer = next(f for f in found.facts if f.value == "Bazille")
+    window = turn_window(found.turns, offer.turns, max_words=100, rng=rng)
+    assert window is not None and "Bazille" in window and window.count("\n") == len(found.turns) - 1
+    assert turn_window(found.turns, {0, 3}, max_words=5, rng=rng) is None
+    elsewhere = absent_window(found.turns, offer, max_words=6, rng=rng)
+    assert elsewhere is None or "Bazille" not in elsewhere
+    first, second = found.facts[0], offer
+    summary = joined(first, second, rng)
+    assert summary.turns == first.turns | second.turns and len(summary.twins) == len(first.twins) + len(
+        second.twins
+    )
+
+
+def test_conversation_pairs_test_only_dialogues_of_services_never_trained_on(tmp_path) -> None:
+    import json
+
+    from csml.judge.data import SUPPORTED, UNSUPPORTED, GroundednessPairs
+
+    payment = {
+        "service_name": "Payment_1",
+        "slots": [{"name": "amount", "description": "Amount of money to send"}],
+        "intents": [{"name": "MakePayment", "description": "Send money to a contact"}],
+    }
+
+    def paying(number: int, amount: str) -> dict:
+        return {
+            "dialogue_id": f"9_{number:05d}",
+            "services": ["Payment_1"],
+            "turns": [
+                _turn("USER", f"Send {amount} dollars to Ann.", ("INFORM_INTENT", "intent", "MakePayment", "MakePayment"), ("INFORM", "amount", amount, amount), service="Payment_1"),
+                _turn("SYSTEM", "Done, the payment went through.", ("NOTIFY_SUCCESS", "", "", ""), service="Payment_1"),
+            ],
+        }  # fmt: skip
+
+    for folder, schema, dialogues in (
+        ("train", [SCHEMA["Restaurants_1"]], [DIALOGUE, OTHER] * 3),
+        ("dev", [SCHEMA["Restaurants_1"]], [DIALOGUE, OTHER]),
+        ("test", [SCHEMA["Restaurants_1"], payment], [DIALOGUE, paying(1, "40"), paying(2, "75")]),
+    ):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "schema.json").write_text(json.dumps(schema), encoding="utf-8")
+        (tmp_path / folder / "dialogues_001.json").write_text(json.dumps(dialogues), encoding="utf-8")
+    source = GroundednessPairs(
+        sgd_root=str(tmp_path), dialogues_per_split={"train": 6, "validation": 2, "test": 5}
+    )
+    splits = source.load("grounded")
+    assert {r.meta["origin"] for r in splits["test"]} == {"sgd_unseen_services"}
+    assert all(
+        r.meta["services"] == ["Payment_1"] for r in splits["test"]
+    )  # the restaurant dialogue stays out
+    for split in ("train", "test"):
+        assert {r.grounded for r in splits[split]} == {SUPPORTED, UNSUPPORTED}
+        for record in splits[split]:
+            claim, knowledge = record.text.split(" [SEP] ", 1)
+            assert claim not in knowledge  # claims are written about the dialogue, not copied from it
+            assert knowledge.split(": ", 1)[0] in {label for pair in LABELS for label in pair}
+
+
+def test_json_records_are_judged_field_by_field() -> None:
+    record = '{"order": {"id": 5512, "status": "shipped", "items": ["phone", "case"]}, "refund": null}'
+    assert units(record) == [
+        "order.id: 5512",
+        "order.status: shipped",
+        "order.items[0]: phone",
+        "order.items[1]: case",
+        "refund: None",
+    ]
+    assert windows(record, max_words=6) == [
+        "order.id: 5512\norder.status: shipped\norder.items[0]: phone",
+        "order.items[0]: phone\norder.items[1]: case\nrefund: None",
+    ]
+    assert units("{not json") == ["{not json"]
