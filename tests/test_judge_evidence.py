@@ -217,3 +217,21 @@ def test_json_records_are_judged_field_by_field() -> None:
         "order.items[0]: phone\norder.items[1]: case\nrefund: None",
     ]
     assert units("{not json") == ["{not json"]
+
+
+def test_a_quote_of_one_sentence_is_recognised_and_changed_facts_are_not() -> None:
+    from csml.judge.evidence import quoting_unit
+
+    knowledge = ["Refunds reach your card within 5 business days. There is no fee for closing an account."]
+    assert quoting_unit("yes, I think refunds reach your card within 5 business days", knowledge) == (
+        "Refunds reach your card within 5 business days."
+    )
+    for changed in (
+        "Refunds reach your card within 7 business days.",  # a number
+        "Refunds reach your bank account within 5 business days.",  # an added word
+        "There is a fee for closing an account.",  # a negation dropped
+        "Refunds never reach your card within 5 business days.",  # a negation added
+        "Refunds reach your card within 5 days. There is no fee.",  # two sentences: no single unit has both
+        "Refunds reach card",  # too short to call a quote
+    ):
+        assert quoting_unit(changed, knowledge) is None, changed

@@ -145,3 +145,42 @@ def candidates(claim: str, knowledge: Sequence[str], max_words: int) -> list[str
         if extra is not None and extra not in found:
             found.append(extra)
     return found
+
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_NEGATIONS = frozenset(
+    ("not", "no", "never", "cannot", "can't", "don't", "doesn't", "didn't", "isn't", "aren't", "won't",
+     "wasn't", "weren't", "nor", "none", "nothing", "without")
+)  # fmt: skip
+# Words a conversational reply adds around a quote ("yes, I think ..."), never facts on their own.
+_FILLER = frozenset(
+    ("yes", "yeah", "i", "think", "know", "well", "so", "oh", "actually", "really", "also", "it", "that",
+     "this", "you", "me", "my", "we", "believe", "guess", "heard", "read", "sure", "right", "and", "but",
+     "the", "a", "an", "of", "to", "is", "are", "was", "were", "its", "it's", "there", "they", "he", "she",
+     "his", "her", "their", "in", "on", "at", "for", "with", "as", "by", "be", "been", "did", "do", "does",
+     "have", "has", "had", "very", "just", "too", "like")
+)  # fmt: skip
+_MIN_QUOTE_TOKENS = 5
+_MAX_FILLER = 3
+
+
+def quoting_unit(claim: str, knowledge: Sequence[str]) -> str | None:
+    """The sentence or turn of ``knowledge`` that ``claim`` quotes, if any: every word of the claim is in it
+    except at most three conversational filler words ("yes", "I think"), and both say "not", "no", "never"
+    alike. Number, name and antonym changes add a word the unit lacks; a dropped or added negation differs.
+    Claims under five words are never taken as quotes."""
+    words = _TOKEN.findall(claim.lower())
+    if len(words) < _MIN_QUOTE_TOKENS:
+        return None
+    negations = {w for w in words if w in _NEGATIONS}
+    for text in knowledge:
+        for unit in units(text):
+            known = set(_TOKEN.findall(unit.lower()))
+            extra = [w for w in words if w not in known]
+            if (
+                len(extra) <= _MAX_FILLER
+                and all(w in _FILLER for w in extra)
+                and negations == {w for w in known if w in _NEGATIONS}
+            ):
+                return unit
+    return None

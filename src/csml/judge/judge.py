@@ -12,7 +12,7 @@ import numpy as np
 
 from csml.judge.claims import Claim, split_claims
 from csml.judge.data import SUPPORTED, pair_text
-from csml.judge.evidence import candidates, windows
+from csml.judge.evidence import candidates, quoting_unit, windows
 from csml.judge.nonclaims import is_checkable
 
 DEFAULT_MODEL_URI = "models:/csml-judge-groundedness@champion"
@@ -54,8 +54,10 @@ class Verdict:
 class GroundednessJudge:
     """Scores whether knowledge supports each claim of an answer with a csml-trained cross-encoder.
 
-    A claim quoted verbatim from the knowledge (up to case, spacing and surrounding punctuation) is
-    supported with score 1.0 without asking the model.
+    A claim that quotes the knowledge -- verbatim up to case, spacing and surrounding punctuation, or every
+    word of it found in one sentence or turn with the same negations, give or take conversational filler
+    such as "yes, I think" (:func:`csml.judge.evidence.quoting_unit`) -- is supported with score 1.0 without
+    asking the model.
     Knowledge of any length and shape is cut into overlapping windows of whole sentences, or of whole speaker
     turns for transcripts, of up to ``window_words`` words, plus one window assembled from the sentences or
     turns closest to the claim when the evidence may be spread (:mod:`csml.judge.evidence`); a claim's score
@@ -170,7 +172,8 @@ class GroundednessJudge:
             plain = [w for text in knowledge for w in windows(text, self.window_words)]
             for c, claim in enumerate(claims):
                 quoted = next((text for norm, text in sources if _normalise(claim.text) in norm), None)
-                if quoted is not None:  # a verbatim quote of the knowledge is supported by definition
+                quoted = quoted or quoting_unit(claim.text, knowledge)
+                if quoted is not None:  # a quote of the knowledge is supported by definition
                     best[a, c] = (1.0, quoted)
                     continue
                 found = plain if len(plain) == 1 else candidates(claim.text, knowledge, self.window_words)
