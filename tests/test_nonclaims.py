@@ -70,6 +70,8 @@ CLAIMS = [
     "Yes, it ships today.",
     "It is free.",
     "They are closed on Sundays.",
+    "If the customer chose gift card or paper check then enter the full address.",  # a policy manual's steps
+    "Confirm their order can be returned, by checking their membership level.",
 ]
 
 

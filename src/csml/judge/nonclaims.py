@@ -133,6 +133,11 @@ _REACTION = re.compile(  # a whole sentence of interjections and a bare opinion 
     rf"{_INTERJECTION})?[\s,!.?]*",
     re.I,
 )
+# A request or condition about a third party, or one with a consequence, states a procedure (a policy manual's
+# "Tell the customer ...", "If the item is lost then ..."), not a question to the reader.
+_INSTRUCTION = re.compile(
+    r"\b(?:the (?:customer|client|user|caller|agent)s?|customers|their|they|them|then)\b", re.I
+)
 _TITLE = re.compile(r"(?<=[a-z] )[A-Z][\w'&-]*(?: [A-Z][\w'&-]*)+")  # a name of two capitalised words or more
 _FACT_QUESTION = re.compile(r"\b(?:did you know|were you aware|have you heard|fun fact)\b", re.I)
 _STOP = (  # where a tail ends; "confirm", "that" after "assure you", ... open a statement
@@ -190,6 +195,8 @@ def is_checkable(sentence: str) -> bool:
         end = stop.start() if stop else len(text)
         if (_CONTENT if kind == "courtesy" else _ASK_CONTENT).search(text, match.end(), end):
             return True
+        if kind in ("ask", "opener") and _INSTRUCTION.search(text, match.start(), end):
+            return True  # "Confirm their order can be returned", "If the customer chose X then ...": policy
         if kind == "ask" and _TITLE.search(text, match.end(), end):
             return True  # "How about the Ace Hotel?" proposes something that must exist
         pos = _skip(text, end)
