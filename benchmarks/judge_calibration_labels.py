@@ -32,37 +32,22 @@ from csml.config import OFFLINE_ENV, compose
 
 SIZES = (25, 50, 100, 200)
 TOLERANCE = 0.02
-BEGIN_COLUMNS = ("knowledge", "response", "begin_label")
-BEGIN_GROUNDED = "Fully attributable"
 
 
 def read_begin(path: str) -> tuple[list[str], list[list[str]], list[bool]]:
     """(replies, knowledge, grounded) of a BEGIN TSV file; labels other than "Fully attributable" are not
     grounded (BEGIN's "Generic" included)."""
-    from csml.data.sources.readers import read_lines
-    from csml.data.splits import DataValidationError
+    from pathlib import Path
 
-    replies, knowledge, grounded, header = [], [], [], None
-    for number, line in read_lines(path):
-        cells = line.split("\t")
-        if header is None:
-            header = cells
-            if missing := [c for c in BEGIN_COLUMNS if c not in header]:
-                raise DataValidationError(
-                    "not a BEGIN file: missing columns", file=path, row=number,
-                    expected=f"columns {BEGIN_COLUMNS}", found=f"no {missing}",
-                )  # fmt: skip
-            continue
-        if len(cells) != len(header):
-            raise DataValidationError(
-                "wrong number of tab-separated cells", file=path, row=number,
-                expected=f"{len(header)} cells", found=f"{len(cells)} cells",
-            )  # fmt: skip
-        values = dict(zip(header, cells, strict=True))
-        replies.append(values["response"])
-        knowledge.append([values["knowledge"]])
-        grounded.append(values["begin_label"].strip() == BEGIN_GROUNDED)
-    return replies, knowledge, grounded
+    from csml.judge.data import BEGIN_SUPPORTED
+    from csml.judge.data import read_begin as begin_rows
+
+    rows = [values for _, values in begin_rows(Path(path))]
+    return (
+        [v["response"] for v in rows],
+        [[v["knowledge"]] for v in rows],
+        [v["begin_label"].strip() == BEGIN_SUPPORTED for v in rows],
+    )
 
 
 def _summary(regrets: Sequence[float], tolerance: float) -> dict[str, float]:

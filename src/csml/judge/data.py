@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -271,23 +271,8 @@ class GroundednessPairs(DatasetSource):
         return "test" if bucket < 2 * self.heldout_fraction else "train"
 
     def _begin_rows(self, path: Path, split: str) -> list[Row]:
-        rows, header = [], None
-        for number, line in read_lines(path):
-            cells = line.split("\t")
-            if header is None:
-                header = cells
-                if missing := [c for c in BEGIN_COLUMNS if c not in header]:
-                    raise DataValidationError(
-                        "not a BEGIN file: missing columns", file=str(path), row=number,
-                        expected=f"columns {BEGIN_COLUMNS}", found=f"no {missing}",
-                    )  # fmt: skip
-                continue
-            if len(cells) != len(header):
-                raise DataValidationError(
-                    "wrong number of tab-separated cells", file=str(path), row=number,
-                    expected=f"{len(header)} cells", found=f"{len(cells)} cells",
-                )  # fmt: skip
-            values = dict(zip(header, cells, strict=True))
+        rows = []
+        for number, values in read_begin(path):
             knowledge = check_text(values["knowledge"], str(path), number, "knowledge")
             response = check_text(values["response"], str(path), number, "response")
             label = SUPPORTED if values["begin_label"] == BEGIN_SUPPORTED else UNSUPPORTED
@@ -336,3 +321,24 @@ def _similar_passages(passages: list[str], k: int = 5) -> list[list[int]]:
     for i in range(len(passages)):
         similarity[i, i] = -1.0
     return [list(row.argsort()[::-1][:k]) for row in similarity]
+
+
+def read_begin(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """(row number, cells by column) of a BEGIN TSV file, its header and cell counts checked."""
+    header = None
+    for number, line in read_lines(path):
+        cells = line.split("\t")
+        if header is None:
+            header = cells
+            if missing := [c for c in BEGIN_COLUMNS if c not in header]:
+                raise DataValidationError(
+                    "not a BEGIN file: missing columns", file=str(path), row=number,
+                    expected=f"columns {BEGIN_COLUMNS}", found=f"no {missing}",
+                )  # fmt: skip
+            continue
+        if len(cells) != len(header):
+            raise DataValidationError(
+                "wrong number of tab-separated cells", file=str(path), row=number,
+                expected=f"{len(header)} cells", found=f"{len(cells)} cells",
+            )  # fmt: skip
+        yield number, dict(zip(header, cells, strict=True))
