@@ -159,15 +159,10 @@ class GroundednessPairs(DatasetSource):
                 rng = random.Random(f"{self.seed}:{dialogue.get('dialogue_id')}")
                 found = facts.claims(dialogue, rng)
                 for n, (claim, window, label, perturbation) in enumerate(self._fact_pairs(found, rng)):
-                    record = Record(
-                        id=f"{self.name}:sgd:{found.dialogue_id}:{n}",
-                        text=pair_text(claim, window, self.separator),
-                        source=self.name,
-                        stage=self.journey.stage_for("sgd_schema_guided"),
-                        channel=self.journey.channel_for("sgd_schema_guided"),
-                        grounded=label,
-                        meta={"origin": origin, "perturbation": perturbation, "services": found.services},
-                    )
+                    record = self._pair(
+                        f"{self.name}:sgd:{found.dialogue_id}:{n}", claim, window, label, "sgd_schema_guided",
+                        {"origin": origin, "perturbation": perturbation, "services": found.services},
+                    )  # fmt: skip
                     rows[split].append(Row(record, str(path), number))
         return rows
 
@@ -242,17 +237,26 @@ class GroundednessPairs(DatasetSource):
                 if changed is not None:
                     pairs.append((changed[0], UNSUPPORTED, changed[1]))
                 for kind, (claim, label, perturbation) in enumerate(pairs):
-                    record = Record(
-                        id=f"{self.name}:{entry.id}:{number}:{kind}",
-                        text=pair_text(claim, window, self.separator),
-                        source=self.name,
-                        stage=self.journey.stage_for("knowledge_base"),
-                        channel=self.journey.channel_for("knowledge_base"),
-                        grounded=label,
-                        meta={"origin": entry.id.split(":")[0], "perturbation": perturbation},
-                    )
+                    record = self._pair(
+                        f"{self.name}:{entry.id}:{number}:{kind}", claim, window, label, "knowledge_base",
+                        {"origin": entry.id.split(":")[0], "perturbation": perturbation},
+                    )  # fmt: skip
                     rows[split].append(Row(record, str(origin), index + 1))
         return rows
+
+    def _pair(
+        self, record_id: str, claim: str, knowledge: str, label: str, dataset: str, meta: dict[str, Any]
+    ) -> Record:
+        """One labelled (claim, knowledge) pair, its stage and channel those of ``dataset`` in the journey map."""
+        return Record(
+            id=record_id,
+            text=pair_text(claim, knowledge, self.separator),
+            source=self.name,
+            stage=self.journey.stage_for(dataset),
+            channel=self.journey.channel_for(dataset),
+            grounded=label,
+            meta=meta,
+        )
 
     def _supported_variant(self, claims: list[str], position: int, rng: random.Random) -> str:
         claim, draw = claims[position], rng.random()
@@ -276,15 +280,10 @@ class GroundednessPairs(DatasetSource):
             knowledge = check_text(values["knowledge"], str(path), number, "knowledge")
             response = check_text(values["response"], str(path), number, "response")
             label = SUPPORTED if values["begin_label"] == BEGIN_SUPPORTED else UNSUPPORTED
-            record = Record(
-                id=f"begin:{path.stem}:{number}",
-                text=pair_text(response, knowledge, self.separator),
-                source=self.name,
-                stage=self.journey.stage_for("begin"),
-                channel=self.journey.channel_for("begin"),
-                grounded=label,
-                meta={"origin": f"begin_{values['data_source']}", "generator": values["model_name"]},
-            )
+            record = self._pair(
+                f"begin:{path.stem}:{number}", response, knowledge, label, "begin",
+                {"origin": f"begin_{values['data_source']}", "generator": values["model_name"]},
+            )  # fmt: skip
             rows.append(Row(record, str(path), number))
         return rows
 
