@@ -88,14 +88,6 @@ def test_validation_carve_is_stratified_deterministic_and_disjoint(banking: Data
         assert abs(n_val / (n_val + train_counts[intent]) - 0.1) < 0.03, intent
 
 
-def test_banking77_loads_fast() -> None:
-    import time
-
-    start = time.perf_counter()
-    Banking77(DATA / "banking77").load("intent")
-    assert time.perf_counter() - start < 1.0
-
-
 def test_clinc150_with_and_without_oos() -> None:
     data = Clinc150(DATA / "clinc150").load("intent")
     assert counts(data) == {"train": 15100, "validation": 3100, "test": 5500}
