@@ -9,7 +9,12 @@ nothing, so only an amount, time or date makes them checkable, or a stated fact 
 A clause must start with a phrase of :data:`_FAMILIES`; its tail runs to ``. ; : ! ? -`` or a comma opening a
 new clause. A clause the rule cannot explain makes the sentence checkable, so a fact wrapped in courtesy
 ("Sure, happy to help: your order ships on Monday") stays a claim and an unknown sentence is checked, not
-dropped. Measured by ``benchmarks/judge_nonclaims.py`` on ``data/judge/nonclaims.jsonl``.
+dropped. Two whole-sentence checks come first: a bare reaction ("Yeah, it really is!", "That's great!") is
+no claim, and a lone question with no amount, time, date or name asks and asserts nothing. Among the
+clauses, a request or condition about a third party or with a consequence ("Tell the customer ...", "If the
+item is lost then ...") is a procedure, so a claim, and a question naming something ("How about the Ace
+Hotel?") proposes that it exists. Measured by ``benchmarks/judge_nonclaims.py`` on ``data/judge/nonclaims.jsonl``
+and, with ``--sgd``, on Schema-Guided Dialogue system turns labelled by their dialogue acts.
 """
 
 from __future__ import annotations
