@@ -7,7 +7,7 @@ import random
 
 from csml.judge.claims import Claim
 from csml.judge.dialogues import LABELS, DialogueFacts, SlotValues, absent_window, joined, turn_window
-from csml.judge.evidence import assembled, candidates, is_transcript, units, windows
+from csml.judge.evidence import Knowledge, is_transcript, units, windows
 from csml.judge.judge import _fit
 
 CALL = "\n".join(
@@ -49,11 +49,12 @@ def test_evidence_spread_over_a_call_is_assembled_into_one_window() -> None:
     claim = "The agent refunded the duplicate charge on order 5512."
     plain = windows(CALL, max_words=40)
     assert not any("5512" in w and "refunded" in w for w in plain)  # no window holds both pieces
-    together = assembled(claim, [CALL], max_words=40)
+    call = Knowledge([CALL], max_words=40)
+    together = call.assembled(claim)
     assert together is not None and "order 5512" in together and "refunded" in together
     assert together.index("5512") < together.index("refunded")  # original order kept
-    assert together in candidates(claim, [CALL], max_words=40)
-    assert assembled("Completely unrelated words", [CALL], 40) is None
+    assert together in call.candidates(claim)
+    assert call.assembled("Completely unrelated words") is None
 
 
 def test_a_claim_longer_than_half_a_window_is_judged_in_chunks() -> None:
@@ -220,10 +221,10 @@ def test_json_records_are_judged_field_by_field() -> None:
 
 
 def test_a_quote_of_one_sentence_is_recognised_and_changed_facts_are_not() -> None:
-    from csml.judge.evidence import quoting_unit
-
-    knowledge = ["Refunds reach your card within 5 business days. There is no fee for closing an account."]
-    assert quoting_unit("yes, I think refunds reach your card within 5 business days", knowledge) == (
+    knowledge = Knowledge(
+        ["Refunds reach your card within 5 business days. There is no fee for closing an account."], 96
+    )
+    assert knowledge.quote("yes, I think refunds reach your card within 5 business days") == (
         "Refunds reach your card within 5 business days."
     )
     for changed in (
@@ -234,4 +235,4 @@ def test_a_quote_of_one_sentence_is_recognised_and_changed_facts_are_not() -> No
         "Refunds reach your card within 5 days. There is no fee.",  # two sentences: no single unit has both
         "Refunds reach card",  # too short to call a quote
     ):
-        assert quoting_unit(changed, knowledge) is None, changed
+        assert knowledge.quote(changed) is None, changed

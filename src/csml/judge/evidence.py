@@ -10,7 +10,8 @@ the budget (a very long sentence or turn) is cut into overlapping word chunks.
 Evidence spread over several windows (a summary sentence drawing on the first and the last turns of a call)
 is covered by one more candidate, the *assembled* evidence: the units that share most content words with the
 claim, in their original order, up to the same budget. A claim is scored against every candidate and keeps its
-best score (see :class:`csml.judge.judge.GroundednessJudge`).
+best score (see :class:`csml.judge.judge.GroundednessJudge`). :class:`Knowledge` cuts an answer's knowledge
+once and serves all of the answer's claims.
 """
 
 from __future__ import annotations
@@ -58,11 +59,15 @@ def _fields(data: Any, path: str) -> Iterator[tuple[str, str]]:
 def units(text: str) -> list[str]:
     """Speaker turns of a transcript (a line without a label continues the turn before it), fields of a JSON
     record, else sentences."""
-    text = flatten_json(text)
-    if not is_transcript(text):
-        return [c.text for c in split_claims(text, min_words=1)]
+    return _units(flatten_json(text))
+
+
+def _units(flat: str) -> list[str]:
+    """:func:`units` of a text already flattened by :func:`flatten_json`."""
+    if not is_transcript(flat):
+        return [c.text for c in split_claims(flat, min_words=1)]
     turns: list[str] = []
-    for line in text.splitlines():
+    for line in flat.splitlines():
         line = line.strip()
         if not line:
             continue
@@ -85,10 +90,14 @@ def _chunks(unit: str, max_words: int) -> list[str]:
 def windows(text: str, max_words: int, overlap: float = 0.5) -> list[str]:
     """``text`` packed into windows of whole units of at most ``max_words`` words, each next window starting
     ``overlap`` of the way back into the one before (turns of a transcript stay on their own lines)."""
-    pieces = [chunk for unit in units(text) for chunk in _chunks(unit, max_words)]
+    flat = flatten_json(text)
+    return _windows(_units(flat), "\n" if is_transcript(flat) else " ", max_words, overlap)
+
+
+def _windows(text_units: list[str], joiner: str, max_words: int, overlap: float = 0.5) -> list[str]:
+    pieces = [chunk for unit in text_units for chunk in _chunks(unit, max_words)]
     if not pieces:
         return []
-    joiner = "\n" if is_transcript(flatten_json(text)) else " "
     sizes = [len(p.split()) for p in pieces]
     out: list[str] = []
     start = 0
@@ -108,45 +117,6 @@ def windows(text: str, max_words: int, overlap: float = 0.5) -> list[str]:
         start = next_start
 
 
-def assembled(claim: str, knowledge: Sequence[str], max_words: int) -> str | None:
-    """The units of ``knowledge`` sharing most content words with ``claim``, in order, up to ``max_words``.
-
-    ``None`` when no unit shares a content word with the claim.
-    """
-    wanted = set(content_words(claim))
-    pieces = [(t, u) for t, text in enumerate(knowledge) for u in units(text)]
-    ranked = sorted(
-        range(len(pieces)),
-        key=lambda i: (
-            -len(wanted & set(content_words(pieces[i][1]))) / (1 + len(pieces[i][1].split()) ** 0.5)
-        ),
-    )
-    chosen, words = [], 0
-    for i in ranked:
-        if not wanted & set(content_words(pieces[i][1])):
-            break
-        size = len(pieces[i][1].split())
-        if words + size > max_words:
-            continue
-        chosen.append(i)
-        words += size
-    if not chosen:
-        return None
-    joiner = "\n" if any(is_transcript(flatten_json(text)) for text in knowledge) else " "
-    return joiner.join(pieces[i][1] for i in sorted(chosen))
-
-
-def candidates(claim: str, knowledge: Sequence[str], max_words: int) -> list[str]:
-    """Every piece of evidence ``claim`` is judged against: the windows of each knowledge text, and the
-    assembled evidence when the knowledge does not fit in one window."""
-    found = [w for text in knowledge for w in windows(text, max_words)]
-    if len(found) > 1:
-        extra = assembled(claim, knowledge, max_words)
-        if extra is not None and extra not in found:
-            found.append(extra)
-    return found
-
-
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _NEGATIONS = frozenset(
     ("not", "no", "never", "cannot", "can't", "don't", "doesn't", "didn't", "isn't", "aren't", "won't",
@@ -164,18 +134,85 @@ _MIN_QUOTE_TOKENS = 5
 _MAX_FILLER = 3
 
 
-def quoting_unit(claim: str, knowledge: Sequence[str]) -> str | None:
-    """The sentence or turn of ``knowledge`` that ``claim`` quotes, if any: every word of the claim is in it
-    except at most three conversational filler words ("yes", "I think"), and both say "not", "no", "never"
-    alike. Number, name and antonym changes add a word the unit lacks; a dropped or added negation differs.
-    Claims under five words are never taken as quotes."""
-    words = _TOKEN.findall(claim.lower())
-    if len(words) < _MIN_QUOTE_TOKENS:
-        return None
-    negations = {w for w in words if w in _NEGATIONS}
-    for text in knowledge:
-        for unit in units(text):
-            known = set(_TOKEN.findall(unit.lower()))
+def _normalise(text: str) -> str:
+    """Lower case, single spaces, no surrounding punctuation: how verbatim quotes are recognised."""
+    return " ".join(text.lower().split()).strip(" .,;:!?\"'")
+
+
+class Knowledge:
+    """The knowledge of one answer, cut once: its units, windows and their words, shared by its claims.
+
+    Args:
+        texts: Knowledge texts (passages, transcripts, JSON records); empty ones are left out.
+        max_words: Window size in words.
+    """
+
+    def __init__(self, texts: Sequence[str], max_words: int) -> None:
+        self.texts = [text for text in texts if text and text.strip()]
+        self.max_words = max_words
+        flat = [flatten_json(text) for text in self.texts]
+        transcript = [is_transcript(text) for text in flat]
+        per_text = [_units(text) for text in flat]
+        self.windows = [
+            window
+            for text_units, turns in zip(per_text, transcript, strict=True)
+            for window in _windows(text_units, "\n" if turns else " ", max_words)
+        ]
+        self.units = [unit for text_units in per_text for unit in text_units]
+        self._joiner = "\n" if any(transcript) else " "
+        self._sizes = [len(unit.split()) for unit in self.units]
+        self._content = [set(content_words(unit)) for unit in self.units]
+        self._tokens = [set(_TOKEN.findall(unit.lower())) for unit in self.units]
+        self._normalised = [_normalise(text) for text in self.texts]
+
+    def __bool__(self) -> bool:
+        return bool(self.texts)
+
+    def candidates(self, claim: str) -> list[str]:
+        """Every piece of evidence ``claim`` is judged against: the windows of each knowledge text, and the
+        assembled evidence when the knowledge does not fit in one window."""
+        found = list(self.windows)
+        if len(found) > 1:
+            extra = self.assembled(claim)
+            if extra is not None and extra not in found:
+                found.append(extra)
+        return found
+
+    def assembled(self, claim: str) -> str | None:
+        """The units sharing most content words with ``claim``, in order, up to ``max_words`` words.
+
+        ``None`` when no unit shares a content word with the claim.
+        """
+        wanted = set(content_words(claim))
+        shared = [len(wanted & words) for words in self._content]
+        ranked = sorted(range(len(self.units)), key=lambda i: -shared[i] / (1 + self._sizes[i] ** 0.5))
+        chosen, words = [], 0
+        for i in ranked:
+            if not shared[i]:
+                break
+            if words + self._sizes[i] > self.max_words:
+                continue
+            chosen.append(i)
+            words += self._sizes[i]
+        if not chosen:
+            return None
+        return self._joiner.join(self.units[i] for i in sorted(chosen))
+
+    def quote(self, claim: str) -> str | None:
+        """What ``claim`` quotes, if anything: the knowledge text holding it verbatim (up to case, spacing and
+        surrounding punctuation), else the sentence or turn holding every word of it except at most three
+        conversational filler words ("yes", "I think") and saying "not", "no", "never" alike. Number, name and
+        antonym changes add a word the unit lacks; a dropped or added negation differs. Claims under five
+        words are quoted only verbatim."""
+        normalised = _normalise(claim)
+        for text, norm in zip(self.texts, self._normalised, strict=True):
+            if normalised in norm:
+                return text
+        words = _TOKEN.findall(claim.lower())
+        if len(words) < _MIN_QUOTE_TOKENS:
+            return None
+        negations = {w for w in words if w in _NEGATIONS}
+        for unit, known in zip(self.units, self._tokens, strict=True):
             extra = [w for w in words if w not in known]
             if (
                 len(extra) <= _MAX_FILLER
@@ -183,4 +220,4 @@ def quoting_unit(claim: str, knowledge: Sequence[str]) -> str | None:
                 and negations == {w for w in known if w in _NEGATIONS}
             ):
                 return unit
-    return None
+        return None

@@ -12,7 +12,7 @@ import numpy as np
 
 from csml.judge.claims import Claim, split_claims
 from csml.judge.data import SUPPORTED, pair_text
-from csml.judge.evidence import candidates, quoting_unit, windows
+from csml.judge.evidence import Knowledge
 from csml.judge.nonclaims import is_checkable
 
 DEFAULT_MODEL_URI = "models:/csml-judge-groundedness@champion"
@@ -56,7 +56,7 @@ class GroundednessJudge:
 
     A claim that quotes the knowledge -- verbatim up to case, spacing and surrounding punctuation, or every
     word of it found in one sentence or turn with the same negations, give or take conversational filler
-    such as "yes, I think" (:func:`csml.judge.evidence.quoting_unit`) -- is supported with score 1.0 without
+    such as "yes, I think" (:meth:`csml.judge.evidence.Knowledge.quote`) -- is supported with score 1.0 without
     asking the model.
     Knowledge of any length and shape is cut into overlapping windows of whole sentences, or of whole speaker
     turns for transcripts, of up to ``window_words`` words, plus one window assembled from the sentences or
@@ -160,24 +160,20 @@ class GroundednessJudge:
         claims_of: list[list[Claim]] = []
         non_claims_of: list[list[Claim]] = []
         best: dict[tuple[int, int], tuple[float, str]] = {}
-        for a, (answer, knowledge) in enumerate(zip(answers, contexts, strict=True)):
-            knowledge = [text for text in knowledge if text and text.strip()]
-            sentences = split_claims(answer)
-            non_claims_of.append([c for c in sentences if not is_checkable(c.text)])
-            claims = [p for c in sentences if is_checkable(c.text) for p in _fit(c, self.window_words // 2)]
+        for a, (answer, texts) in enumerate(zip(answers, contexts, strict=True)):
+            knowledge = Knowledge(texts, self.window_words)
+            sentences = [(c, is_checkable(c.text)) for c in split_claims(answer)]
+            non_claims_of.append([c for c, checkable in sentences if not checkable])
+            claims = [p for c, checkable in sentences if checkable for p in _fit(c, self.window_words // 2)]
             claims_of.append(claims if knowledge else [])
             if not knowledge:
                 continue
-            sources = [(_normalise(text), text) for text in knowledge]
-            plain = [w for text in knowledge for w in windows(text, self.window_words)]
             for c, claim in enumerate(claims):
-                quoted = next((text for norm, text in sources if _normalise(claim.text) in norm), None)
-                quoted = quoted or quoting_unit(claim.text, knowledge)
+                quoted = knowledge.quote(claim.text)
                 if quoted is not None:  # a quote of the knowledge is supported by definition
                     best[a, c] = (1.0, quoted)
                     continue
-                found = plain if len(plain) == 1 else candidates(claim.text, knowledge, self.window_words)
-                jobs += [(a, c, claim, window) for window in found]
+                jobs += [(a, c, claim, window) for window in knowledge.candidates(claim.text)]
         scores = self.score_pairs([j[2].text for j in jobs], [j[3] for j in jobs])
         for (a, c, _, window), score in zip(jobs, scores, strict=True):
             if (a, c) not in best or score > best[a, c][0]:
@@ -194,11 +190,6 @@ class GroundednessJudge:
             score = min(v.score for v in claim_verdicts)
             verdicts.append(Verdict(score, score >= self.threshold, claim_verdicts, non_claims_of[a]))
         return verdicts
-
-
-def _normalise(text: str) -> str:
-    """Lower case, single spaces, no surrounding punctuation: how verbatim quotes are recognised."""
-    return " ".join(text.lower().split()).strip(" .,;:!?\"'")
 
 
 def _fit(claim: Claim, max_words: int) -> list[Claim]:
