@@ -123,7 +123,7 @@ OTHER = {
 def _facts(seed: int = 0):
     values = SlotValues()
     values.add([DIALOGUE, OTHER])
-    return DialogueFacts(SCHEMA, values, ["book a flight"]).claims(DIALOGUE, random.Random(seed))
+    return DialogueFacts(SCHEMA, values).claims(DIALOGUE, random.Random(seed))
 
 
 def test_dialogue_facts_state_annotated_values_and_twins_change_them() -> None:

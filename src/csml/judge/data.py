@@ -146,14 +146,7 @@ class GroundednessPairs(DatasetSource):
             dialogues = self._sample_dialogues(self.sgd_root / folder, wanted, split, train_services)
             values = SlotValues()
             values.add([d for _, _, d in dialogues])
-            intents = sorted(
-                {
-                    i["description"][:1].lower() + i["description"][1:]
-                    for s in schema.values()
-                    for i in s["intents"]
-                }
-            )
-            facts = DialogueFacts(schema, values, intents)
+            facts = DialogueFacts(schema, values)
             origin = "sgd_unseen_services" if split == "test" else "sgd"
             for path, number, dialogue in dialogues:
                 rng = random.Random(f"{self.seed}:{dialogue.get('dialogue_id')}")

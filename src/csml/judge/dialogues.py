@@ -147,12 +147,9 @@ class DialogueFacts:
     Args:
         schema: Services by name (:func:`read_schema`), for slot and intent descriptions.
         values: Slot values across dialogues, the pool of ``value`` swaps.
-        other_intents: Intent descriptions of other services, the pool of ``intent`` swaps.
     """
 
-    def __init__(
-        self, schema: dict[str, dict[str, Any]], values: SlotValues, other_intents: list[str]
-    ) -> None:
+    def __init__(self, schema: dict[str, dict[str, Any]], values: SlotValues) -> None:
         self.slots = {
             (name, slot["name"]): _phrase(slot["description"])
             for name, service in schema.items()
@@ -165,7 +162,7 @@ class DialogueFacts:
             for intent in service["intents"]
         }
         self.values = values
-        self.other_intents = other_intents
+        self.other_intents = sorted(set(self.intents.values()))  # the pool of ``intent`` swaps
 
     def claims(self, dialogue: dict[str, Any], rng: random.Random) -> DialogueClaims:
         customer_label, agent_label = rng.choice(LABELS)
@@ -174,28 +171,13 @@ class DialogueFacts:
             for t in dialogue.get("turns", [])
         ]
         transcript = "\n".join(turns)
-        spoken = {
-            "USER": " ".join(t["utterance"] for t in dialogue["turns"] if t.get("speaker") == "USER").lower(),
-            "SYSTEM": " ".join(
-                t["utterance"] for t in dialogue["turns"] if t.get("speaker") != "USER"
-            ).lower(),
-        }
-        stated: dict[str, set[str]] = defaultdict(set)  # speaker -> canonical values the speaker mentioned
-        requested: dict[str, set[str]] = defaultdict(set)  # speaker -> slots the speaker asked for
-        for speaker, action in _actions(dialogue):
-            if action.get("act") in ("INFORM", "OFFER", "CONFIRM", "SELECT"):
-                stated[speaker] |= {c.lower() for c in action.get("canonical_values", [])}
-            if action.get("act") == "REQUEST":
-                requested[speaker].add(action.get("slot", ""))
-        spoken |= {f"canonical:{k}": " | ".join(sorted(v)) for k, v in stated.items()}
-        spoken |= {f"requested:{k}": " | ".join(sorted(v)) for k, v in requested.items()}
-        facts = [f for f in self._facts(dialogue, transcript, spoken, rng) if f is not None]
+        facts = [f for f in self._facts(dialogue, transcript, _Said.of(dialogue), rng) if f is not None]
         return DialogueClaims(
             str(dialogue.get("dialogue_id")), list(dialogue.get("services", [])), turns, facts
         )
 
     def _facts(
-        self, dialogue: dict[str, Any], transcript: str, spoken: dict[str, str], rng: random.Random
+        self, dialogue: dict[str, Any], transcript: str, said: _Said, rng: random.Random
     ) -> Iterator[Fact | None]:
         seen: set[tuple[str, str, str]] = set()
         for index, turn in enumerate(dialogue.get("turns", [])):
@@ -214,7 +196,7 @@ class DialogueFacts:
                     if canonical and canonical[0] in _NOT_A_VALUE:
                         continue
                     ctx = _Context(
-                        self, dialogue, service, slot, values, canonical, transcript, spoken, c, a, rng
+                        self, dialogue, service, slot, values, canonical, transcript, said, c, a, rng
                     )
                     if speaker == "USER" and act == "INFORM_INTENT" and values:
                         yield from ctx.intent(values[0], index)
@@ -229,6 +211,32 @@ class DialogueFacts:
 
 
 @dataclass
+class _Said:
+    """Who said what in a dialogue, by speaker (``USER`` / ``SYSTEM``): their words (lower case), the
+    canonical values they stated and the slots they asked for."""
+
+    words: dict[str, str]
+    values: dict[str, set[str]]
+    requests: dict[str, set[str]]
+
+    @classmethod
+    def of(cls, dialogue: dict[str, Any]) -> _Said:
+        turns = dialogue["turns"]
+        words = {
+            "USER": " ".join(t["utterance"] for t in turns if t.get("speaker") == "USER").lower(),
+            "SYSTEM": " ".join(t["utterance"] for t in turns if t.get("speaker") != "USER").lower(),
+        }
+        values: dict[str, set[str]] = defaultdict(set)
+        requests: dict[str, set[str]] = defaultdict(set)
+        for speaker, action in _actions(dialogue):
+            if action.get("act") in ("INFORM", "OFFER", "CONFIRM", "SELECT"):
+                values[speaker] |= {c.lower() for c in action.get("canonical_values", [])}
+            if action.get("act") == "REQUEST":
+                requests[speaker].add(action.get("slot", ""))
+        return cls(words, values, requests)
+
+
+@dataclass
 class _Context:
     """What the templates of one action need."""
 
@@ -239,10 +247,15 @@ class _Context:
     values: list[str]
     canonical: list[str]
     transcript: str
-    spoken: dict[str, str]
+    said: _Said
     c: str
     a: str
     rng: random.Random
+
+    @property
+    def agent(self) -> str:
+        """The agent's name at the start of a sentence ("The agent", "Support")."""
+        return self.a[0].upper() + self.a[1:]
 
     def _intent_phrase(self, intent: str) -> str | None:
         return self.facts.intents.get((self.service, intent))
@@ -272,7 +285,7 @@ class _Context:
         """Ways to say that ``role`` (``USER`` or ``SYSTEM``) stated ``value`` for ``slot``; the same
         templates make supported claims and speaker-swapped twins."""
         c, a = self.c, self.a
-        C, A, c_, a_ = c, a[0].upper() + a[1:], c[0].lower() + c[1:], a
+        C, A, c_, a_ = c, self.agent, c[0].lower() + c[1:], a
         if role == "USER":
             return [
                 f"{C} gave {value} as the {slot}.", f"{C} said the {slot} is {value}.",
@@ -294,7 +307,7 @@ class _Context:
         slot, value = self.facts.slots[self.service, self.slot], self.values[0]
         role = "USER" if speaker == "USER" else "SYSTEM"
         other_side = "SYSTEM" if role == "USER" else "USER"
-        who = self.c if role == "USER" else self.a[0].upper() + self.a[1:]
+        who = self.c if role == "USER" else self.agent
         text = rng.choice(self._says(role, act, value, slot))
         twins = [
             (
@@ -302,11 +315,10 @@ class _Context:
                 "negation",
             )
         ]
-        other_said = self.spoken.get(f"canonical:{other_side}", "").split(" | ")
         if (
             self.canonical
-            and value.lower() not in self.spoken[other_side]
-            and self.canonical[0] not in other_said
+            and value.lower() not in self.said.words[other_side]
+            and self.canonical[0] not in self.said.values.get(other_side, set())
         ):
             swapped = rng.choice(self._says(other_side, rng.choice(["OFFER", "INFORM"]), value, slot))
             twins.append((swapped, "speaker"))
@@ -332,11 +344,11 @@ class _Context:
             return None
         good = [
             f"The request to {phrase} went through.",
-            f"{self.a[0].upper() + self.a[1:]} completed the request.",
+            f"{self.agent} completed the request.",
         ]
         bad = [
             f"The request to {phrase} failed.",
-            f"{self.a[0].upper() + self.a[1:]} could not complete the request.",
+            f"{self.agent} could not complete the request.",
         ]
         which = self.rng.randrange(2)
         text, twin = (good[which], bad[which]) if success else (bad[which], good[which])
@@ -351,7 +363,7 @@ class _Context:
         )
         text = self.rng.choice(
             [
-                f"{self.a[0].upper() + self.a[1:]} found {value} options.",
+                f"{self.agent} found {value} options.",
                 f"There were {value} matching results.",
             ]
         )
@@ -359,7 +371,7 @@ class _Context:
 
     def request(self, speaker: str | None, index: int) -> Fact:
         slot = self.facts.slots[self.service, self.slot]
-        a = self.a[0].upper() + self.a[1:]
+        a = self.agent
         asks = {
             "USER": [f"{self.c} asked about the {slot}.", f"{self.c} wanted to know the {slot}.",
                      f"{self.c} asked {self.a} about the {slot}."],
@@ -368,7 +380,7 @@ class _Context:
         }  # fmt: skip
         role = "USER" if speaker == "USER" else "SYSTEM"
         other = "SYSTEM" if role == "USER" else "USER"
-        twins = [] if self.slot in self.spoken.get(f"requested:{other}", "").split(" | ") else [
+        twins = [] if self.slot in self.said.requests.get(other, set()) else [
             (self.rng.choice(asks[other]), "speaker")
         ]  # fmt: skip
         return Fact(self.rng.choice(asks[role]), {index}, twins)
