@@ -11,6 +11,7 @@ the judge learns exactly what they teach; ``PERTURBATIONS`` names them in the or
 - ``other_passage``: a sentence of a different, lexically similar passage (an on-topic but unsupported claim).
 - ``invented_policy``: a true sentence followed by an invented policy clause (a partly supported answer is not
   supported).
+- ``antonym``: one word becomes its opposite (before -> after, minimum -> maximum, approved -> declined).
 """
 
 from __future__ import annotations
@@ -158,27 +159,6 @@ def invented_policy(claim: str, rng: random.Random, pool: PerturbationPool) -> s
     return f"{claim.rstrip()} {clause}" if claim.rstrip().endswith((".", "!", "?")) else f"{claim}. {clause}"
 
 
-PERTURBATIONS: dict[str, Perturbation] = {
-    "number": swap_number,
-    "unit": swap_unit,
-    "negation": negate,
-    "entity": swap_entity,
-    "other_passage": other_passage,
-    "invented_policy": invented_policy,
-}
-
-
-def perturb(
-    claim: str, rng: random.Random, pool: PerturbationPool, kinds: Sequence[str] = tuple(PERTURBATIONS)
-) -> tuple[str, str] | None:
-    """A perturbed claim and the perturbation's name, trying ``kinds`` in random order; ``None`` if none apply."""
-    for name in rng.sample(list(kinds), len(kinds)):
-        changed = PERTURBATIONS[name](claim, rng, pool)
-        if changed is not None and changed.strip() != claim.strip():
-            return changed, name
-    return None
-
-
 _ANTONYMS = [
     ("increase", "decrease"), ("increases", "decreases"), ("before", "after"), ("earlier", "later"),
     ("more", "less"), ("minimum", "maximum"), ("higher", "lower"), ("allowed", "not allowed"),
@@ -201,7 +181,27 @@ def antonym(claim: str, rng: random.Random, pool: PerturbationPool) -> str | Non
     return claim[: match.start()] + other + claim[match.end() :]
 
 
-PERTURBATIONS["antonym"] = antonym
+PERTURBATIONS: dict[str, Perturbation] = {
+    "number": swap_number,
+    "unit": swap_unit,
+    "negation": negate,
+    "entity": swap_entity,
+    "other_passage": other_passage,
+    "invented_policy": invented_policy,
+    "antonym": antonym,
+}
+
+
+def perturb(
+    claim: str, rng: random.Random, pool: PerturbationPool, kinds: Sequence[str] = tuple(PERTURBATIONS)
+) -> tuple[str, str] | None:
+    """A perturbed claim and the perturbation's name, trying ``kinds`` in random order; ``None`` if none apply."""
+    for name in rng.sample(list(kinds), len(kinds)):
+        changed = PERTURBATIONS[name](claim, rng, pool)
+        if changed is not None and changed.strip() != claim.strip():
+            return changed, name
+    return None
+
 
 # Meaning-preserving rewrites of supported claims, so that a supported claim is not always a copy of its
 # knowledge: word and phrase synonyms, second person to third, and framings an answer or summary adds.
