@@ -40,22 +40,6 @@ def pairs_of(records: list, origins: set[str]) -> tuple[list[str], list[str], np
     return list(claims), list(knowledge), np.array([r.grounded == SUPPORTED for r in rows])
 
 
-def report(name: str, threshold: float, scores: np.ndarray, positive: np.ndarray) -> dict[str, float]:
-    from sklearn.metrics import f1_score, roc_auc_score
-
-    from csml.metrics.binary import balanced_accuracy
-
-    predicted = scores >= threshold
-    return {
-        "method": name,
-        "threshold": round(threshold, 4),
-        "balanced_accuracy": round(balanced_accuracy(predicted, positive), 4),
-        "f1_unsupported": round(float(f1_score(~positive, ~predicted)), 4),
-        "f1_supported": round(float(f1_score(positive, predicted)), 4),
-        "auroc": round(float(roc_auc_score(positive, scores)), 4),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="models:/csml-judge-groundedness@champion")
@@ -71,7 +55,7 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     from csml.config import minilm_path
-    from csml.judge.baselines import embedding_similarity, lexical_overlap
+    from csml.judge.baselines import embedding_similarity, figures, lexical_overlap
     from csml.judge.judge import GroundednessJudge
     from csml.metrics.binary import choose_decision_threshold
 
@@ -115,7 +99,10 @@ def main() -> None:
                 threshold = choose_decision_threshold(val_scores[mask], val_positive[mask])
                 row = {"test_set": test_set, "calibrated_on": calibration}
                 results.append(
-                    row | report(name, threshold, scores, positive) | {"pairs_per_s": round(speed, 1)}
+                    row
+                    | {"method": name}
+                    | figures(scores, positive, threshold)
+                    | {"pairs_per_s": round(speed, 1)}
                 )
     header = list(results[0])
     print(" | ".join(header))

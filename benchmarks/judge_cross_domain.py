@@ -51,21 +51,6 @@ def split_pairs(records: list) -> dict[str, tuple[list[str], list[str], np.ndarr
     return out
 
 
-def figures(scores: np.ndarray, positive: np.ndarray, threshold: float) -> dict[str, float]:
-    from sklearn.metrics import f1_score, roc_auc_score
-
-    from csml.metrics.binary import balanced_accuracy
-
-    predicted = scores >= threshold
-    return {
-        "threshold": round(float(threshold), 4),
-        "balanced_accuracy": round(balanced_accuracy(predicted, positive), 4),
-        "auroc": round(float(roc_auc_score(positive, scores)), 4),
-        "f1_unsupported": round(float(f1_score(~positive, ~predicted)), 4),
-        "f1_supported": round(float(f1_score(positive, predicted)), 4),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="judge model folder or MLflow URI")
@@ -85,7 +70,7 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     from csml.config import minilm_path
-    from csml.judge.baselines import embedding_similarity, lexical_overlap
+    from csml.judge.baselines import embedding_similarity, figures, lexical_overlap
     from csml.judge.judge import GroundednessJudge
     from csml.metrics.binary import choose_decision_threshold
 

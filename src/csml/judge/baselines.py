@@ -1,4 +1,5 @@
-"""Judge-free groundedness baselines: lexical overlap and embedding similarity of answer and knowledge."""
+"""Judge-free groundedness baselines -- lexical overlap and embedding similarity of answer and knowledge --
+and the figures every groundedness method is compared by in the benchmarks."""
 
 from __future__ import annotations
 
@@ -33,3 +34,19 @@ def embedding_similarity(answers: Sequence[str], knowledge: Sequence[str], encod
     a = np.asarray(encoder.encode(list(answers), normalize_embeddings=True))
     k = np.asarray(encoder.encode(list(knowledge), normalize_embeddings=True))
     return (a * k).sum(axis=1)
+
+
+def figures(scores: np.ndarray, supported: np.ndarray, threshold: float) -> dict[str, float]:
+    """Threshold, balanced accuracy, AUROC and each class's F1 of calling ``scores >= threshold`` supported."""
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    from csml.metrics.binary import balanced_accuracy
+
+    predicted = scores >= threshold
+    return {
+        "threshold": round(float(threshold), 4),
+        "balanced_accuracy": round(balanced_accuracy(predicted, supported), 4),
+        "auroc": round(float(roc_auc_score(supported, scores)), 4),
+        "f1_unsupported": round(float(f1_score(~supported, ~predicted)), 4),
+        "f1_supported": round(float(f1_score(supported, predicted)), 4),
+    }
