@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 from omegaconf import DictConfig
@@ -19,6 +20,27 @@ for key, value in OFFLINE_ENV.items():
 def external_data_dir() -> Path:
     """Non-bundled datasets (../shared/data in a checkout, or $CSML_EXTERNAL_DATA)."""
     return Path(os.environ.get("CSML_EXTERNAL_DATA", project_root().parent / "shared" / "data"))
+
+
+def save_tiny_llama(folder: Path, tokenizer: Any, **config: Any) -> Path:
+    """A random (seed 0) 2-layer, 32-dim Llama over ``tokenizer``, saved with it to ``folder``; ``config``
+    overrides ``LlamaConfig`` settings (positions, heads, special-token ids)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    settings = {
+        "vocab_size": len(tokenizer),
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "eos_token_id": tokenizer.eos_token_id,
+    }
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(**settings | config)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
 
 
 @pytest.fixture

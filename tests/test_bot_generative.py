@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from conftest import save_tiny_llama
 from csml.bot.generation import CausalLMGenerator
 from csml.config import compose
 
@@ -30,10 +31,9 @@ CHATML = (
 
 def build_tiny_causal_lm(directory: Path) -> Path:
     """A random 2-layer Llama and a word-level tokenizer with a ChatML template, saved to ``directory``."""
-    import torch
     from hydra.utils import instantiate
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     kb = instantiate(compose("serve", ["paths.output_dir=/tmp"]).bot.kb).load()
     corpus = [entry.passage for entry in kb] + [REFUND_QUESTION, UNANSWERABLE, "Context Question"]
@@ -45,21 +45,14 @@ def build_tiny_causal_lm(directory: Path) -> Path:
         tokenizer_object=tokenizer, unk_token="<unk>", eos_token="<|im_end|>", pad_token="<|im_end|>"
     )
     fast.chat_template = CHATML
-    fast.save_pretrained(directory)
-    torch.manual_seed(0)
-    config = LlamaConfig(
+    return save_tiny_llama(
+        directory,
+        fast,
         vocab_size=fast.vocab_size,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
         num_attention_heads=2,
-        num_key_value_heads=2,
         max_position_embeddings=1024,
-        eos_token_id=fast.eos_token_id,
         pad_token_id=fast.pad_token_id,
     )
-    LlamaForCausalLM(config).save_pretrained(directory)
-    return directory
 
 
 @pytest.fixture(scope="module")

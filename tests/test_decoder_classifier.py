@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import save_tiny_llama
+
 WORDS = "the refund takes five days gold members pay no fee card arrives in a week order ships today"
 TEXTS = [
     "refund takes five days [SEP] the refund takes five days",
@@ -30,27 +32,13 @@ def tiny_decoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer, 32-dim random Llama and a word-level tokenizer with an EOS but no padding token (as
     SmolLM2's), saved to a folder."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.train_from_iterator([WORDS, "[ ] SEP"], trainers.WordLevelTrainer(special_tokens=["<unk>", "</s>"]))
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="</s>")
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    folder = tmp_path_factory.mktemp("tiny_decoder")
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_llama(tmp_path_factory.mktemp("tiny_decoder"), tokenizer, max_position_embeddings=128)
 
 
 def test_last_token_pooling_ignores_padding_on_either_side(tiny_decoder: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import save_tiny_llama
 from csml.records import Channel, JourneyStage, Record
 
 CHAT_TEMPLATE = (
@@ -28,9 +29,8 @@ WORDS = " ".join(
 @pytest.fixture(scope="module")
 def tiny_generator(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer, 32-dim random Llama and a word-level tokenizer trained on a few words, saved to a folder."""
-    import torch
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     specials = ["<pad>", "<unk>", "</s>", "<|system|>", "<|user|>", "<|assistant|>"]
     tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
@@ -42,23 +42,13 @@ def tiny_generator(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     tokenizer.add_special_tokens({"additional_special_tokens": specials[3:]})
     tokenizer.chat_template = CHAT_TEMPLATE
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+    return save_tiny_llama(
+        tmp_path_factory.mktemp("tiny_llama"),
+        tokenizer,
         max_position_embeddings=512,
         pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
         bos_token_id=tokenizer.eos_token_id,
     )
-    folder = tmp_path_factory.mktemp("tiny_llama")
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 def _record(text: str, response: str, context: tuple[str, ...] = (), intent: str | None = None) -> Record:
