@@ -53,28 +53,25 @@ def load_twcs(sample_csv: Path, labels: Path) -> list[dict]:
     ]
 
 
-_COURTESY_ACTS = {"REQ_MORE", "GOODBYE", "REQUEST"}
 _FACT_ACTS = {"INFORM", "OFFER", "NOTIFY_SUCCESS", "NOTIFY_FAILURE", "INFORM_COUNT"}
 
 
 def load_sgd(folder: Path, per_kind: int = 1000) -> list[dict]:
     """System turns of SGD dialogue files labelled by their acts (up to ``per_kind`` of each label)."""
-    from csml.judge.dialogues import read_dialogues
+    from csml.judge.dialogues import COURTESY_ACTS, system_turns
 
     rows: dict[bool, list[dict]] = {True: [], False: []}
-    for path in sorted(folder.glob("dialogues_*.json*")):
-        for dialogue in read_dialogues(path):
-            for turn in dialogue["turns"]:
-                acts = {a["act"] for f in turn.get("frames", []) for a in f.get("actions", [])}
-                if turn.get("speaker") != "SYSTEM" or not acts:
-                    continue
-                label = None
-                if acts <= _COURTESY_ACTS:
-                    label = False
-                elif acts & _FACT_ACTS:
-                    label = True
-                if label is not None and len(rows[label]) < per_kind:
-                    rows[label].append({"sentence": turn["utterance"], "checkable": label, "source": "sgd"})
+    for turns in system_turns(folder):
+        for utterance, acts in turns:
+            if not acts:
+                continue
+            label = None
+            if acts <= COURTESY_ACTS:
+                label = False
+            elif acts & _FACT_ACTS:
+                label = True
+            if label is not None and len(rows[label]) < per_kind:
+                rows[label].append({"sentence": utterance, "checkable": label, "source": "sgd"})
     return rows[True] + rows[False]
 
 

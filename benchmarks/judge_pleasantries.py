@@ -38,17 +38,13 @@ EXTRA = [
 
 def courtesy_turns(folder: Path, limit: int = 400) -> list[str]:
     """System turns of SGD files whose acts are only courtesy or questions."""
-    from csml.judge.dialogues import read_dialogues
+    from csml.judge.dialogues import COURTESY_ACTS, system_turns
 
     found: list[str] = []
-    for path in sorted(folder.glob("dialogues_*.json*")):
-        for dialogue in read_dialogues(path):
-            for turn in dialogue["turns"]:
-                acts = {a["act"] for f in turn.get("frames", []) for a in f.get("actions", [])}
-                if turn.get("speaker") == "SYSTEM" and acts and acts <= {"REQ_MORE", "GOODBYE", "REQUEST"}:
-                    found.append(turn["utterance"].strip())
-            if len(found) >= limit:
-                return found
+    for turns in system_turns(folder):
+        found += [utterance.strip() for utterance, acts in turns if acts and acts <= COURTESY_ACTS]
+        if len(found) >= limit:
+            return found
     return found
 
 

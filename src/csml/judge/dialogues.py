@@ -86,6 +86,21 @@ def read_dialogues(path: Path) -> list[dict[str, Any]]:
     return data
 
 
+COURTESY_ACTS = frozenset({"REQ_MORE", "GOODBYE", "REQUEST"})  # system acts that state no fact
+
+
+def system_turns(folder: Path) -> Iterator[list[tuple[str, set[str]]]]:
+    """For each dialogue of an SGD folder's files (in file order), its system turns with acts:
+    ``(utterance, {act, ...})``."""
+    for path in sorted(folder.glob("dialogues_*.json*")):
+        for dialogue in read_dialogues(path):
+            yield [
+                (turn["utterance"], {a["act"] for f in turn.get("frames", []) for a in f.get("actions", [])})
+                for turn in dialogue["turns"]
+                if turn.get("speaker") == "SYSTEM"
+            ]
+
+
 def read_schema(folder: Path) -> dict[str, dict[str, Any]]:
     """Services of an SGD split by name: their slot and intent descriptions."""
     path = folder / "schema.json"
