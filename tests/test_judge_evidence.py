@@ -7,7 +7,7 @@ import random
 
 from csml.judge.claims import Claim
 from csml.judge.dialogues import LABELS, DialogueFacts, SlotValues, absent_window, joined, turn_window
-from csml.judge.evidence import Knowledge, is_transcript, units, windows
+from csml.judge.evidence import Knowledge, is_transcript
 from csml.judge.judge import _fit
 
 CALL = "\n".join(
@@ -22,32 +22,32 @@ CALL = "\n".join(
 
 def test_documents_are_cut_into_overlapping_windows_of_whole_sentences() -> None:
     text = " ".join(f"Sentence number {i} is here." for i in range(10))
-    found = windows(text, max_words=12)
+    found = Knowledge([text], 12).windows
     assert all(len(w.split()) <= 12 for w in found)
     assert found[0].startswith("Sentence number 0") and found[-1].endswith("number 9 is here.")
-    for sentence in units(text):  # every sentence whole in some window
+    for sentence in Knowledge([text], 1).units:  # every sentence whole in some window
         assert any(sentence in w for w in found)
     assert found[:2] == [
-        " ".join(units(text)[0:2]),
-        " ".join(units(text)[1:3]),
+        " ".join(Knowledge([text], 1).units[0:2]),
+        " ".join(Knowledge([text], 1).units[1:3]),
     ]  # half of each window repeats
-    assert windows("One short answer.", max_words=12) == ["One short answer."]
+    assert Knowledge(["One short answer."], 12).windows == ["One short answer."]
 
 
 def test_transcripts_are_cut_at_turns_and_long_units_in_overlapping_chunks() -> None:
     assert is_transcript(CALL) and not is_transcript("Refunds: they take 5 days.")
-    turns = units(CALL)
+    turns = Knowledge([CALL], 1).units
     assert len(turns) == 15 and turns[0].startswith("Customer: Hi")
-    for window in windows(CALL, max_words=30):
+    for window in Knowledge([CALL], 30).windows:
         assert all(line in turns for line in window.split("\n"))  # no turn is cut
     long = " ".join(f"w{i}" for i in range(50))
-    chunks = windows(long, max_words=20)
+    chunks = Knowledge([long], 20).windows
     assert all(len(c.split()) <= 20 for c in chunks) and chunks[0].split()[10] == chunks[1].split()[0]
 
 
 def test_evidence_spread_over_a_call_is_assembled_into_one_window() -> None:
     claim = "The agent refunded the duplicate charge on order 5512."
-    plain = windows(CALL, max_words=40)
+    plain = Knowledge([CALL], 40).windows
     assert not any("5512" in w and "refunded" in w for w in plain)  # no window holds both pieces
     call = Knowledge([CALL], max_words=40)
     together = call.assembled(claim)
@@ -206,18 +206,18 @@ def test_conversation_pairs_test_only_dialogues_of_services_never_trained_on(tmp
 
 def test_json_records_are_judged_field_by_field() -> None:
     record = '{"order": {"id": 5512, "status": "shipped", "items": ["phone", "case"]}, "refund": null}'
-    assert units(record) == [
+    assert Knowledge([record], 1).units == [
         "order.id: 5512",
         "order.status: shipped",
         "order.items[0]: phone",
         "order.items[1]: case",
         "refund: None",
     ]
-    assert windows(record, max_words=6) == [
+    assert Knowledge([record], 6).windows == [
         "order.id: 5512\norder.status: shipped\norder.items[0]: phone",
         "order.items[0]: phone\norder.items[1]: case\nrefund: None",
     ]
-    assert units("{not json") == ["{not json"]
+    assert Knowledge(["{not json"], 1).units == ["{not json"]
 
 
 def test_a_quote_of_one_sentence_is_recognised_and_changed_facts_are_not() -> None:

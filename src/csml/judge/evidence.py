@@ -56,14 +56,9 @@ def _fields(data: Any, path: str) -> Iterator[tuple[str, str]]:
         yield path or "value", str(data)
 
 
-def units(text: str) -> list[str]:
-    """Speaker turns of a transcript (a line without a label continues the turn before it), fields of a JSON
-    record, else sentences."""
-    return _units(flatten_json(text))
-
-
 def _units(flat: str) -> list[str]:
-    """:func:`units` of a text already flattened by :func:`flatten_json`."""
+    """Speaker turns of a transcript (a line without a label continues the turn before it), else sentences,
+    of a text already flattened by :func:`flatten_json` (so JSON records come as ``path: value`` turns)."""
     if not is_transcript(flat):
         return [c.text for c in split_claims(flat, min_words=1)]
     turns: list[str] = []
@@ -87,14 +82,9 @@ def _chunks(unit: str, max_words: int) -> list[str]:
     return [" ".join(words[i : i + max_words]) for i in range(0, len(words) - max_words + stride, stride)]
 
 
-def windows(text: str, max_words: int, overlap: float = 0.5) -> list[str]:
-    """``text`` packed into windows of whole units of at most ``max_words`` words, each next window starting
-    ``overlap`` of the way back into the one before (turns of a transcript stay on their own lines)."""
-    flat = flatten_json(text)
-    return _windows(_units(flat), "\n" if is_transcript(flat) else " ", max_words, overlap)
-
-
 def _windows(text_units: list[str], joiner: str, max_words: int, overlap: float = 0.5) -> list[str]:
+    """Units packed into windows of whole units of at most ``max_words`` words, each next window starting
+    ``overlap`` of the way back into the one before (a longer unit is cut into overlapping chunks)."""
     pieces = [chunk for unit in text_units for chunk in _chunks(unit, max_words)]
     if not pieces:
         return []
