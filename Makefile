@@ -7,6 +7,7 @@ setup:
 lint:
 	.venv/bin/ruff check src tests benchmarks
 	.venv/bin/ruff format --check src tests benchmarks
+	.venv/bin/python -m csml.devtools.layers
 
 format:
 	.venv/bin/ruff check --fix src tests benchmarks

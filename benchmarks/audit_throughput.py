@@ -70,7 +70,7 @@ async def bare_loop(url: str, questions: list[str], concurrency: int) -> float:
 async def runner(url: str, questions: list[str], concurrency: int, folder: Path) -> float:
     from csml.audit.adapters import OpenAIChatAdapter
     from csml.audit.runner import collect_replies
-    from csml.audit.suite import AuditSample
+    from csml.schemas import AuditSample
 
     adapter = OpenAIChatAdapter("bench", url, concurrency=concurrency, retries=0)
     samples = [AuditSample(id=f"q{i}", question=q) for i, q in enumerate(questions)]

@@ -32,16 +32,16 @@ def main() -> None:
     from hydra.utils import instantiate
     from sklearn.metrics import roc_auc_score
 
-    from csml.eval_model import load_text_classifier
     from csml.evaluation import label_indices
     from csml.metrics.oos import choose_oos_threshold, oos_scores, predict_with_oos
     from csml.models.components.oos_scorers import make_oos_scorer, softmax
+    from csml.scoring import Classifier
     from csml.tracking.runs import setup_tracking
 
     cfg = compose("eval", ["data=clinc150"])
     apply_offline_env(cfg.offline)
     setup_tracking(cfg.tracking)
-    model = load_text_classifier(args.model_uri)
+    model = Classifier.from_uri(args.model_uri)
     labels, oos_label = model.labels, cfg.data.oos_label
     splits = instantiate(cfg.data.source).load(cfg.data.label_field)
     outputs, y = {}, {}

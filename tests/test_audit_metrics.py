@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from csml.audit.adapters import BotReply, CallableAdapter, get_path
+from csml.audit.adapters import CallableAdapter, get_path
+from csml.audit.errors import AuditConfigError
+from csml.audit.facts import extract_facts
 from csml.audit.metrics import (
     Abstention,
     AnswerCorrectness,
@@ -17,12 +19,12 @@ from csml.audit.metrics import (
     Groundedness,
     LatencyPercentile,
     build_metric,
-    extract_facts,
     token_f1,
 )
 from csml.audit.questions import build_abcd_questions
-from csml.audit.suite import AuditConfigError, AuditSample, MetricSpec, load_suite, select
+from csml.audit.suite import MetricSpec, load_suite, select
 from csml.config import project_root
+from csml.schemas import AuditSample, BotReply
 
 ROOT = project_root()
 CONTEXT = (
@@ -35,14 +37,14 @@ def test_extract_facts_finds_every_kind() -> None:
         "Your order number AB12345 of $75.00 ships on March 3. Email help@acme.com, call +1 415 555 0100, "
         "see https://acme.com/returns or wait 14 days."
     )
-    assert extract_facts(text) == [
-        ("order_id", "AB12345"),
+    assert [(f.kind, f.text) for f in extract_facts(text)] == [
+        ("identifier", "AB12345"),
         ("amount", "$75.00"),
         ("date", "March 3"),
         ("email", "help@acme.com"),
         ("phone", "+1 415 555 0100"),
         ("url", "https://acme.com/returns"),
-        ("number", "14"),
+        ("duration", "14 days"),
     ]
 
 
@@ -50,7 +52,8 @@ def test_extract_facts_finds_every_kind() -> None:
     ("answer", "value", "flagged"),
     [
         ("Refunds are issued within 30 days. Write to help@acme.com.", 0.0, []),
-        ("Refunds are issued within 60 days.", 1.0, ["number '60'"]),
+        ("Refunds are issued within 60 days.", 1.0, ["duration '60 days'"]),
+        ("Refunds are issued within thirty days by Howard Chen.", 1.0, ["name 'Howard Chen'"]),
         ("A $25 fee applies; call 800-555-0199.", 1.0, ["amount '$25'", "phone '800-555-0199'"]),
         ("Visit acmecorp.com or shop.acme.io.", 1.0, ["url 'shop.acme.io'"]),
         ("Your refund arrives on June 3.", 1.0, ["date 'June 3'"]),

@@ -230,7 +230,7 @@ def test_conversation_target_replays_history_in_one_session(bot: tuple[str, Path
 
     from csml.audit.adapters import ConversationAdapter
     from csml.audit.runner import collect_replies
-    from csml.audit.suite import AuditSample
+    from csml.schemas import AuditSample
 
     url, _ = bot
     sample = AuditSample(

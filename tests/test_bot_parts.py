@@ -11,10 +11,11 @@ import pytest
 from csml.bot.entities import extract_entities
 from csml.bot.fabrication import FABRICATION_KINDS, change_number, fabricate
 from csml.bot.faults import FaultInjector, malformed_body
-from csml.bot.kb import AbcdGuidelines, FaqFile, kb_hash
+from csml.bot.retrieval import kb_hash
 from csml.bot.routing import HUMAN_REQUEST, Prediction, escalation_reason
 from csml.bot.settings import BotSettings, FaultSettings, RoutingSettings
 from csml.config import config_dir, project_root
+from csml.knowledge import AbcdGuidelines, FaqFile
 
 BOTS = sorted(p.stem for p in (config_dir() / "bot").glob("*.yaml") if p.stem != "base")
 
@@ -218,8 +219,8 @@ def test_micro_batcher_serves_an_item_queued_as_its_last_batch_finishes() -> Non
 def test_encoder_plain_and_traced_match_sentence_transformers_and_keep_order() -> None:
     import numpy as np
 
-    from csml.bot.retrieval import Encoder
     from csml.config import minilm_path
+    from csml.models.encoder import Encoder
 
     texts = ["How do I reset my password?", "refund", "Where is my order? It was due last week.", "hi"]
     for encoder in (Encoder(minilm_path()), Encoder(minilm_path(), jit=True)):

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from csml.bot.kb import AbcdGuidelines, FaqFile
 from csml.data.splits import DataValidationError
 from csml.judge.baselines import lexical_overlap
 from csml.judge.claims import split_claims
 from csml.judge.data import SUPPORTED, UNSUPPORTED, GroundednessPairs
 from csml.judge.judge import GroundednessJudge
 from csml.judge.perturb import PERTURBATIONS, PerturbationPool, perturb
+from csml.knowledge import AbcdGuidelines, FaqFile
 from csml.metrics.binary import balanced_accuracy, choose_decision_threshold
 
 DATA = Path(__file__).resolve().parents[1] / "data"

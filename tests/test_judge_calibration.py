@@ -237,9 +237,9 @@ def fake_judge_load(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 def test_audit_judge_takes_the_calibrated_threshold_and_reports_its_origin(
     tmp_path: Path, fake_judge_load: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
 ) -> None:
+    from csml.audit.errors import AuditConfigError
     from csml.audit.run import _groundedness_judge
     from csml.audit.scorecard import html_report, markdown_summary
-    from csml.audit.suite import AuditConfigError
 
     path = Calibration(0.42, 0.9, (0.8, 0.97), 0.7, 0.8, 60, 25, 35, 2, (0.3, 0.55), "models:/other/3").save(
         tmp_path / "cal.json"

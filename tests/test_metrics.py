@@ -336,6 +336,45 @@ def test_decision_threshold_maximises_balanced_accuracy_and_can_fail() -> None:
     assert balanced_accuracy(useless >= choose_decision_threshold(useless, positive), positive) == 0.5
 
 
+def test_answer_level_merges_the_claims_of_an_answer_into_its_weakest() -> None:
+    from csml.metrics.binary import answer_level
+
+    scores, positive, first = answer_level(
+        np.array([0.9, 0.2, 0.8, 0.7, 0.6]),
+        np.array([True, False, True, True, True]),
+        ["a", "a", None, "b", "b"],
+    )
+    assert scores.tolist() == [0.2, 0.8, 0.6] and positive.tolist() == [False, True, True]
+    assert first.tolist() == [0, 2, 3]
+
+
+def test_domain_balanced_threshold_lets_every_domain_count_the_same() -> None:
+    from csml.metrics.binary import choose_decision_threshold, choose_domain_balanced_threshold
+
+    # A large domain (supported 0.9; unsupported 0.2, a few 0.7) and a small one whose supported scores sit
+    # lower (0.6 vs 0.3): pooled, the large domain decides (0.9); balanced, both count the same (0.6).
+    scores = np.r_[np.full(50, 0.9), np.full(45, 0.2), np.full(5, 0.7), [0.6, 0.6, 0.3, 0.3]]
+    positive = np.r_[np.ones(50, bool), np.zeros(50, bool), [True, True, False, False]]
+    domains = ["big"] * 100 + ["small"] * 4
+    assert choose_decision_threshold(scores, positive) == 0.9
+    assert choose_domain_balanced_threshold(scores, positive, domains) == 0.6
+
+
+def test_domain_balanced_threshold_judges_answers_by_their_weakest_claim() -> None:
+    from csml.metrics.binary import choose_domain_balanced_threshold
+
+    # A supported answer whose weakest claim scores 0.4, and an unsupported one whose wrong claim scores 0.1.
+    scores = np.array([0.9, 0.8, 0.4, 0.9, 0.8, 0.1])
+    positive = np.array([True, True, True, True, True, False])
+    answers = ["good"] * 3 + ["bad"] * 3
+    assert choose_domain_balanced_threshold(scores, positive, ["d"] * 6, answers) == 0.4
+    # With one more supported answer whose weakest claim is 0.05, no threshold gets both: 0.4 still wins.
+    more = choose_domain_balanced_threshold(
+        np.r_[scores, 0.05, 0.9], np.r_[positive, True, True], ["d"] * 8, [*answers, "low", "low"]
+    )
+    assert more == 0.4
+
+
 def test_evaluate_applies_the_validation_decision_threshold_to_test() -> None:
     from csml.evaluation import evaluate
     from csml.records import Record
@@ -362,6 +401,33 @@ def test_evaluate_applies_the_validation_decision_threshold_to_test() -> None:
     )
     with pytest.raises(ValueError, match="positive_label='yes' needs exactly two labels"):
         evaluate(data, labels, "grounded", oos_label=None, positive_label="yes")
+
+
+def test_evaluate_chooses_the_decision_threshold_over_the_domains_named_in_record_meta() -> None:
+    from csml.evaluation import evaluate
+    from csml.records import Record
+
+    # The validation data of test_domain_balanced_threshold_lets_every_domain_count_the_same, as records.
+    scores = np.r_[np.full(50, 0.9), np.full(45, 0.2), np.full(5, 0.7), [0.6, 0.6, 0.3, 0.3]]
+    truth = [
+        *["supported"] * 50,
+        *["unsupported"] * 50,
+        "supported",
+        "supported",
+        "unsupported",
+        "unsupported",
+    ]
+    domains = ["big"] * 100 + ["small"] * 4
+    records = [
+        Record(f"v:{i}", "c [SEP] k", "t", JourneyStage.SUPPORT, Channel.FAQ, grounded=g, meta={"source": d})
+        for i, (g, d) in enumerate(zip(truth, domains, strict=True))
+    ]
+    data = {"validation": (records, np.c_[scores, 1 - scores])}
+    labels = ["supported", "unsupported"]
+    pooled = evaluate(data, labels, "grounded", positive_label="supported")
+    balanced = evaluate(data, labels, "grounded", positive_label="supported", threshold_domain_field="source")
+    assert pooled.decision_threshold == pytest.approx(0.9)
+    assert balanced.decision_threshold == pytest.approx(0.6)
 
 
 def test_card_decision_rule_reads_the_card_and_honours_overrides() -> None:

@@ -21,16 +21,28 @@ from csml.tracking.registry import AUDIT_PASSED_TAG, RegistryError
 
 MODEL = "csml-test-promote"
 BINARY = "csml-test-promote-binary"
+OOS_MODEL = "csml-test-promote-oos"
 INTENTS = ("card_arrival", "exchange_rate", "terminate_account", "apple_pay_or_google_pay")
+# Banking77 intents the out-of-scope model never learns as such: their utterances are its "oos" class.
+OUT_OF_SCOPE = ("atm_support", "verify_my_identity")
 # Absolute bounds the trained version clears and the broken one (constant prediction) does not.
 GATES = ("gates.macro_f1.min=0.5", "gates.accuracy.min=0.5", "~gates.ece")
 
 
-def _write_subset(source: Path, target: Path, per_label: int, intents: tuple[str, ...] = INTENTS) -> None:
-    """The first ``per_label`` Banking77 rows of each of ``intents`` (four well-separated ones)."""
+def _write_subset(
+    source: Path,
+    target: Path,
+    per_label: int,
+    intents: tuple[str, ...] = INTENTS,
+    out_of_scope: tuple[str, ...] = (),
+) -> None:
+    """The first ``per_label`` Banking77 rows of each of ``intents`` (four well-separated ones), and of each
+    of ``out_of_scope`` relabelled ``oos``."""
     with source.open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     kept = [row for label in intents for row in [r for r in rows if r["category"] == label][:per_label]]
+    for label in out_of_scope:
+        kept += [{**r, "category": "oos"} for r in rows if r["category"] == label][:per_label]
     with target.open("w", encoding="utf-8", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["text", "category"])
         writer.writeheader()
@@ -396,3 +408,116 @@ def test_eval_scores_a_two_label_model_with_its_card_threshold_or_an_override(bi
     assert everything_positive["test/decision_threshold"] == 0.0
     with pytest.raises(ValueError, match="needs exactly two labels"):
         scores("evaluation.positive_label=terminate_account")
+
+
+@pytest.fixture(scope="module")
+def oos_model(tmp_path_factory) -> dict:
+    """A classifier trained (two steps) on four intents plus an ``oos`` class, whose OOS threshold is on the
+    Mahalanobis score saved with it (as ``experiment=intent_clinc150_oos`` trains), registered in its own store."""
+    from csml.tracking.runs import use_store
+    from csml.train import train
+
+    tmp = tmp_path_factory.mktemp("oos")
+    banking77 = project_root() / "data" / "banking77"
+    _write_subset(banking77 / "train.csv", tmp / "train.csv", per_label=16, out_of_scope=OUT_OF_SCOPE)
+    _write_subset(banking77 / "test.csv", tmp / "test.csv", per_label=10, out_of_scope=OUT_OF_SCOPE)
+    store = [f"tracking.uri=sqlite:///{tmp / 'mlflow.db'}", f"tracking.artifact_location={tmp / 'artifacts'}"]
+    data = [
+        "data=user_files",
+        f"data.source.train={tmp / 'train.csv'}",
+        f"data.source.test={tmp / 'test.csv'}",
+        "data.source.columns.intent=category",
+        "data.oos_label=oos",
+    ]
+    cfg = compose(
+        "train",
+        [
+            f"paths.run_dir={tmp / 'runs'}",
+            f"paths.output_dir={tmp / 'out'}",
+            *store,
+            *data,
+            f"tracking.registered_model_name={OOS_MODEL}",
+            "evaluation.oos_score=mahalanobis",
+            "evaluation.oos_in_scope_acceptance=0.9",
+            "data.batch_size=32",
+            "data.max_length=32",
+            "trainer.max_epochs=1",
+            "model.head_lr_multiplier=300",
+            "model.warmup_ratio=0.0",
+            "trainer.accelerator=cpu",
+            "trainer.enable_progress_bar=false",
+            "trainer.log_every_n_steps=1",
+        ],
+    )
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    metrics, objects = train(cfg)
+    use_store(*previous)  # the other tests' runs stay in their own stores
+    card = json.loads((objects["model_dir"] / "csml_model.json").read_text())
+    return {
+        "uri": cfg.tracking.uri,
+        "store": store,
+        "data": data,
+        "version": str(objects["registered_version"]),
+        "run_id": objects["run_id"],
+        "card": card,
+        "train_metrics": metrics,
+    }
+
+
+def test_promotion_gates_a_mahalanobis_oos_model_on_the_metrics_csml_eval_logs(oos_model, make_cfg) -> None:
+    card = oos_model["card"]
+    assert card["oos_score"] == "mahalanobis"
+    assert not 0.0 <= card["oos_threshold"] <= 1.0  # a distance scale: as a probability it would be wrong
+    model_uri = f"models:/{OOS_MODEL}/{oos_model['version']}"
+    evaluated, _ = eval_model(
+        make_cfg(f"model_uri={model_uri}", *oos_model["store"], *oos_model["data"], config_name="eval")
+    )
+
+    added = ("in_scope_accuracy", "oos_recall", "oos_precision")
+    decision = promote(
+        make_cfg(
+            *oos_model["store"],
+            *oos_model["data"],
+            f"model_name={OOS_MODEL}",
+            f"candidate={oos_model['version']}",
+            "gates.accuracy.min=0.0",
+            "gates.macro_f1.min=0.0",
+            *(f"+gates.{name}={{metric: test/{name}, min: 0.0}}" for name in added),
+            "dry_run=true",
+            config_name="promote",
+        )
+    )
+    checks = {c.metric: c.candidate for c in decision.checks}
+    assert checks.keys() == {f"test/{name}" for name in ("accuracy", "macro_f1", "ece", *added)}
+    for metric, value in checks.items():
+        assert value == pytest.approx(evaluated[metric], abs=1e-9), metric
+    logged = MlflowClient(oos_model["uri"]).get_run(decision.evaluation_run_ids["candidate"]).data.metrics
+    assert logged["test/oos_threshold"] == pytest.approx(card["oos_threshold"])
+    assert logged == pytest.approx({k: v for k, v in evaluated.items() if k.startswith("test/")})
+    # Training scored the test split with the same score and threshold, and logged the same figures.
+    trained = {k: v for k, v in oos_model["train_metrics"].items() if k.startswith("test/")}
+    assert logged == pytest.approx(trained, rel=1e-4)
+
+
+def test_training_registers_a_version_that_describes_its_scorer_data_and_metrics(oos_model) -> None:
+    client = MlflowClient(oos_model["uri"])
+    card, metrics = oos_model["card"], oos_model["train_metrics"]
+    version = client.get_model_version(OOS_MODEL, oos_model["version"])
+    model = client.get_registered_model(OOS_MODEL)
+    training = client.get_run(oos_model["run_id"]).data.tags
+
+    assert f"the `mahalanobis` in-scope score is below {card['oos_threshold']:.6g}" in version.description
+    assert f"`test/oos_recall` {metrics['test/oos_recall']:.4f}" in version.description
+    assert all(f"`{label}`" in version.description for label in card["labels"])
+    assert (
+        "licences: " in version.description
+        and "unknown (no SOURCE.txt beside the data)" in version.description
+    )
+    assert version.tags["csml.oos_score"] == "mahalanobis"
+    assert float(version.tags["csml.oos_threshold"]) == pytest.approx(card["oos_threshold"])
+    assert version.tags["csml.git_commit"] == training["csml.git_commit"]
+    assert version.tags["csml.training_run_id"] == oos_model["run_id"]
+    assert (version.tags["csml.task"], version.tags["csml.label_field"]) == ("train", "intent")
+    assert f"latest version: {oos_model['version']}" in model.description
+    assert model.tags["csml.model_kind"] == "classifier"
+    assert "csml.oos_threshold" not in model.tags  # thresholds belong to versions

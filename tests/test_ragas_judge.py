@@ -12,13 +12,12 @@ import numpy as np
 import pytest
 from fastapi import FastAPI, Request
 
-from csml.audit.adapters import BotReply
 from csml.audit.metrics.ragas_metrics import (
     RagasAnswerCorrectness,
     RagasFaithfulness,
     RagasResponseRelevancy,
 )
-from csml.audit.suite import AuditSample
+from csml.schemas import AuditSample, BotReply
 
 SECRET = "judge-secret-123"
 

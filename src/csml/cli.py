@@ -68,6 +68,7 @@ def run_command(name: str, argv: list[str]) -> None:
 
     target, config_name, _ = COMMANDS[name]
     register_resolvers()
+    _check_experiments(name, argv)
     if not any(arg.startswith("-") for arg in argv):
         _check_overrides(config_name, argv)
 
@@ -84,6 +85,30 @@ def run_command(name: str, argv: list[str]) -> None:
     os.environ[COMMAND_ENV] = name
     sys.argv = [sys.argv[0], *argv]
     app()
+
+
+def _check_experiments(name: str, argv: list[str]) -> None:
+    """Exits 2 naming the right command when an ``experiment=`` of ``argv`` is for another command.
+
+    Each experiment declares the command it is for (``command: train-response``); commands that share a
+    config share its experiments (``csml sweep`` tunes ``csml train`` experiments).
+    """
+    from csml.config import experiment_command
+
+    for arg in argv:
+        key, _, value = arg.partition("=")
+        if key.lstrip("+~") != "experiment":
+            continue
+        for choice in value.split(","):  # a --multirun sweep lists several
+            wanted = experiment_command(choice)
+            if wanted is None or (wanted in COMMANDS and COMMANDS[wanted][1] == COMMANDS[name][1]):
+                continue
+            if wanted in COMMANDS:
+                error = f"is for `csml {wanted}`, not `csml {name}`: run `csml {wanted} experiment={choice}`"
+            else:
+                error = f"declares `command: {wanted}`, which is none of {', '.join(COMMANDS)}"
+            print(f"csml: config error: experiment={choice} {error}", file=sys.stderr)
+            sys.exit(2)
 
 
 def _check_overrides(config_name: str, overrides: list[str]) -> None:

@@ -16,6 +16,8 @@ OFFLINE_ENV = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "true",
 }
+"""Environment of an offline run (``offline: true``): Hugging Face reads local files only; ragas and MLflow
+send no telemetry."""
 
 
 def project_root() -> Path:
@@ -37,6 +39,15 @@ def config_dir() -> Path:
     if checkout_conf.is_dir():
         return checkout_conf
     return Path(__file__).resolve().parent / "conf"
+
+
+def experiment_command(name: str) -> str | None:
+    """The csml command experiment ``name`` of ``conf/experiment/`` is for (its ``command`` key), or None.
+
+    None also when there is no such experiment (Hydra names the options) or it declares no command.
+    """
+    path = config_dir() / "experiment" / f"{name}.yaml"
+    return OmegaConf.load(path).get("command") if path.is_file() else None
 
 
 def minilm_path() -> str:
@@ -76,7 +87,7 @@ def register_resolvers() -> None:
 
 
 def apply_offline_env(offline: bool) -> None:
-    """Defaults the offline variables of ENVIRONMENT.md when the run is offline; user values win."""
+    """Defaults the variables of :data:`OFFLINE_ENV` when the run is offline; user values win."""
     if offline:
         for key, value in OFFLINE_ENV.items():
             os.environ.setdefault(key, value)

@@ -1,14 +1,15 @@
 """Scoring a classifier's probabilities on dataset splits: metrics, reports, plots, per-sample predictions.
 
-Shared by ``csml train`` (after fitting) and ``csml eval`` (a registered model or a checkpoint), so both
-log the same metric names.
+Shared by ``csml train`` (after fitting) and, through :mod:`csml.scoring`, by ``csml eval`` and
+``csml promote``, so all log the same metric names. :class:`DecisionRule` turns probabilities into labels
+the same way for all of them and for the pyfunc's ``predict``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,127 @@ class Evaluation:
         return {k: v for split in self.splits.values() for k, v in split.metrics.items()}
 
 
+@dataclass(frozen=True)
+class DecisionRule:
+    """How a classifier's probabilities (and in-scope OOS scores) become labels.
+
+    The one rule behind training's test metrics, ``csml eval``, ``csml promote`` and the pyfunc's ``predict``
+    (see :mod:`csml.scoring`): with an ``oos_label``, an in-scope score below ``oos_threshold`` gives the OOS
+    label (:func:`~csml.metrics.oos.predict_with_oos`); else a two-label model with a ``decision_threshold``
+    predicts ``positive_label`` when its probability reaches it (:func:`predict_with_decision_threshold`);
+    else the argmax.
+
+    Attributes:
+        labels: Label names in the column order of the probabilities.
+        oos_label: The out-of-scope label, if the task has one (without it ``oos_threshold`` is ignored).
+        oos_threshold: The least in-scope score that keeps an in-scope prediction, on the scale of the
+            model's OOS score (None: argmax, OOS as a class); ``"auto"`` until :meth:`choose` picks it.
+        positive_label: The label ``decision_threshold`` applies to (one of exactly two labels).
+        decision_threshold: The least probability of ``positive_label`` that predicts it (None: argmax);
+            ``"auto"`` until :meth:`choose` picks it.
+
+    Raises:
+        ValueError: A decision threshold without a positive label, or a positive label that is not one of
+            exactly two labels.
+    """
+
+    labels: tuple[str, ...]
+    oos_label: str | None = None
+    oos_threshold: float | str | None = None
+    positive_label: str | None = None
+    decision_threshold: float | str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", tuple(self.labels))
+        if self.oos_label is None:
+            object.__setattr__(self, "oos_threshold", None)
+        elif self.oos_threshold not in (None, "auto"):
+            object.__setattr__(self, "oos_threshold", float(self.oos_threshold))
+        if self.positive_label is None:
+            if self.decision_threshold not in (None, "auto"):
+                raise ValueError(f"decision_threshold={self.decision_threshold} needs positive_label=<label>")
+            object.__setattr__(self, "decision_threshold", None)
+            return
+        check_positive_label(list(self.labels), self.positive_label)
+        if self.decision_threshold not in (None, "auto"):
+            object.__setattr__(self, "decision_threshold", float(self.decision_threshold))
+
+    @property
+    def resolved(self) -> bool:
+        """No threshold is left ``"auto"``: the rule can :meth:`predict`."""
+        return "auto" not in (self.oos_threshold, self.decision_threshold)
+
+    def choose(
+        self,
+        probs: np.ndarray,
+        y: np.ndarray,
+        scores: np.ndarray | None = None,
+        *,
+        oos_min_recall: float | None = None,
+        oos_in_scope_acceptance: float | None = None,
+        domains: Sequence[str] | None = None,
+        answers: Sequence[str | None] | None = None,
+    ) -> DecisionRule:
+        """This rule with its ``"auto"`` thresholds chosen on validation data, as training chooses them.
+
+        Args:
+            probs: Validation probabilities, shape (n, len(labels)).
+            y: Their true class indices.
+            scores: Their in-scope OOS scores; None for the in-scope max probability.
+            oos_min_recall: The validation OOS recall the OOS threshold must reach (see
+                :func:`~csml.metrics.oos.choose_oos_threshold`); None maximises the mean of in-scope
+                accuracy and OOS recall.
+            oos_in_scope_acceptance: The share of validation in-scope utterances the OOS threshold must
+                accept (instead of ``oos_min_recall``).
+            domains: Each validation row's domain: the decision threshold then maximises the mean over
+                domains of the balanced accuracy (:func:`~csml.metrics.binary.choose_domain_balanced_threshold`),
+                so it transfers to domains not seen rather than fitting the largest one.
+            answers: Each validation row's answer id: rows of one answer are one decision, its weakest row's.
+        """
+        from csml.metrics.binary import choose_decision_threshold, choose_domain_balanced_threshold
+        from csml.metrics.oos import choose_oos_threshold
+
+        chosen: dict[str, float] = {}
+        if self.oos_threshold == "auto":
+            chosen["oos_threshold"] = choose_oos_threshold(
+                probs,
+                y,
+                list(self.labels),
+                str(self.oos_label),
+                min_oos_recall=oos_min_recall,
+                scores=scores,
+                min_in_scope_acceptance=oos_in_scope_acceptance,
+            )
+        if self.decision_threshold == "auto":
+            positive = self.labels.index(str(self.positive_label))
+            if domains is None and answers is None:
+                chosen["decision_threshold"] = choose_decision_threshold(probs[:, positive], y == positive)
+            else:
+                chosen["decision_threshold"] = choose_domain_balanced_threshold(
+                    probs[:, positive], y == positive, domains or [""] * len(y), answers
+                )
+        return replace(self, **chosen)
+
+    def predict(self, probs: np.ndarray, scores: np.ndarray | None = None) -> np.ndarray:
+        """Class indices of ``probs`` (n, len(labels)); ``scores`` are the in-scope OOS scores (None: the
+        in-scope max probability)."""
+        from csml.metrics.oos import predict_with_oos
+
+        if not self.resolved:
+            raise ValueError(
+                '"auto" thresholds are chosen on validation data: call DecisionRule.choose first'
+            )
+        if self.oos_label is not None:
+            return predict_with_oos(
+                probs, list(self.labels), self.oos_label, self.oos_threshold, scores=scores
+            )
+        if self.decision_threshold is not None:
+            return predict_with_decision_threshold(
+                probs, list(self.labels), str(self.positive_label), float(self.decision_threshold)
+            )
+        return np.asarray(probs).argmax(-1)
+
+
 def label_indices(records: Sequence[Record], label_field: str, labels: Sequence[str]) -> np.ndarray:
     """Index of each record's label in ``labels``; a clear error names labels the model does not know."""
     index = {label: i for i, label in enumerate(labels)}
@@ -70,6 +192,8 @@ def evaluate(
     oos_in_scope_acceptance: float | None = None,
     positive_label: str | None = None,
     decision_threshold: float | str | None = "auto",
+    threshold_domain_field: str | None = None,
+    threshold_answer_field: str | None = None,
 ) -> Evaluation:
     """Computes metrics for each split from its records and predicted probabilities.
 
@@ -92,38 +216,40 @@ def evaluate(
             argmax.
         decision_threshold: With ``positive_label``: ``"auto"`` chooses the threshold with the best balanced
             accuracy on the validation split, a number is applied as is (a model card's), None is argmax.
+        threshold_domain_field: With ``"auto"``: the record ``meta`` field naming each validation row's domain;
+            the threshold then has the best mean over domains of the balanced accuracy (see
+            :meth:`DecisionRule.choose`). Rows without it form one domain.
+        threshold_answer_field: With ``"auto"``: the ``meta`` field naming the answer a validation row is a
+            claim of; the claims of one answer are then one decision (rows without it are their own).
     """
     from csml.metrics.classification import compute_classification_metrics
-    from csml.metrics.oos import choose_oos_threshold, predict_with_oos
 
-    threshold: float | None = None
-    if oos_label is not None and oos_threshold == "auto":
+    rule = DecisionRule(tuple(labels), oos_label, oos_threshold, positive_label, decision_threshold)
+    if not rule.resolved:
+        if "validation" not in probs_by_split:
+            raise ValueError('"auto" thresholds are chosen on the validation split; score it too')
         records, probs = probs_by_split["validation"]
-        y_val = label_indices(records, label_field, labels)
-        threshold = choose_oos_threshold(
+        rule = rule.choose(
             probs,
-            y_val,
-            labels,
-            oos_label,
-            min_oos_recall=oos_min_recall,
-            scores=None if oos_scores_by_split is None else oos_scores_by_split["validation"],
-            min_in_scope_acceptance=oos_in_scope_acceptance,
+            label_indices(records, label_field, labels),
+            None if oos_scores_by_split is None else oos_scores_by_split["validation"],
+            oos_min_recall=oos_min_recall,
+            oos_in_scope_acceptance=oos_in_scope_acceptance,
+            domains=None
+            if threshold_domain_field is None
+            else [str(r.meta.get(threshold_domain_field, "")) for r in records],
+            answers=None
+            if threshold_answer_field is None
+            else [r.meta.get(threshold_answer_field) for r in records],
         )
-    elif oos_label is not None and oos_threshold is not None:
-        threshold = float(oos_threshold)
-
-    decision = _decision_threshold(probs_by_split, labels, label_field, positive_label, decision_threshold)
-    result = Evaluation(labels, label_field, oos_label, threshold, oos_score, decision)
+    result = Evaluation(
+        labels, label_field, oos_label, rule.oos_threshold, oos_score, rule.decision_threshold
+    )
     for split, (records, probs) in probs_by_split.items():
         prefix = "val" if split == "validation" else split
         y_true = label_indices(records, label_field, labels)
         scores = None if oos_scores_by_split is None else oos_scores_by_split[split]
-        if oos_label is not None:
-            y_pred = predict_with_oos(probs, labels, oos_label, threshold, scores=scores)
-        elif decision is not None:
-            y_pred = predict_with_decision_threshold(probs, labels, str(positive_label), decision)
-        else:
-            y_pred = probs.argmax(-1)
+        y_pred = rule.predict(probs, scores)
         metrics = compute_classification_metrics(
             y_true,
             probs,
@@ -132,12 +258,12 @@ def evaluate(
             stages=[r.stage.value for r in records],
             channels=[r.channel.value for r in records],
             oos_label=oos_label,
-            oos_threshold=threshold,
+            oos_threshold=rule.oos_threshold,
             in_scope_scores=scores,
             y_pred=y_pred,
         )
-        if decision is not None:
-            metrics[f"{prefix}/decision_threshold"] = decision
+        if rule.decision_threshold is not None:
+            metrics[f"{prefix}/decision_threshold"] = rule.decision_threshold
         result.splits[split] = SplitEvaluation(prefix, list(records), y_true, probs, y_pred, metrics)
     return result
 
@@ -155,10 +281,8 @@ def predict_with_decision_threshold(
     probs: np.ndarray, labels: list[str], positive_label: str, threshold: float
 ) -> np.ndarray:
     """The decision rule of a two-label model: ``positive_label``'s index where its probability is at least
-    ``threshold``, else the other label's.
-
-    The one rule behind training's test metrics, ``csml eval`` and ``csml promote`` (and the threshold the
-    groundedness judge reads from the model card), so gates measure the decisions users get.
+    ``threshold``, else the other label's (applied by :class:`DecisionRule`; the groundedness judge reads
+    the same threshold from the model card), so gates measure the decisions users get.
     """
     check_positive_label(labels, positive_label)
     positive = labels.index(positive_label)
@@ -171,7 +295,7 @@ def card_decision_rule(
     decision_threshold: float | str | None = "auto",
     positive_label: str | None = None,
 ) -> tuple[str | None, float | str | None]:
-    """The ``(positive_label, decision_threshold)`` to pass to :func:`evaluate` for a trained model.
+    """The ``(positive_label, decision_threshold)`` of a trained model's :class:`DecisionRule`.
 
     Args:
         labels: The model's labels.
@@ -203,32 +327,6 @@ def card_decision_rule(
         )
     check_positive_label(labels, positive)
     return positive, decision_threshold if decision_threshold == "auto" else float(decision_threshold)
-
-
-def _decision_threshold(
-    probs_by_split: dict[str, tuple[list[Record], np.ndarray]],
-    labels: list[str],
-    label_field: str,
-    positive_label: str | None,
-    decision_threshold: float | str | None,
-) -> float | None:
-    from csml.metrics.binary import choose_decision_threshold
-
-    if positive_label is None:
-        if decision_threshold not in (None, "auto"):
-            raise ValueError(f"decision_threshold={decision_threshold} needs positive_label=<label>")
-        return None
-    check_positive_label(labels, positive_label)
-    if decision_threshold is None:
-        return None
-    if decision_threshold != "auto":
-        return float(decision_threshold)
-    if "validation" not in probs_by_split:
-        raise ValueError('decision_threshold="auto" is chosen on the validation split; score it too')
-    records, probs = probs_by_split["validation"]
-    y_val = label_indices(records, label_field, labels)
-    positive = labels.index(positive_label)
-    return choose_decision_threshold(probs[:, positive], y_val == positive)
 
 
 def write_reports(evaluation: Evaluation, out_dir: Path, top_k: int = 5) -> list[Path]:

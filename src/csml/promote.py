@@ -385,52 +385,33 @@ def promote_command(cfg: DictConfig) -> None:
 def _score(
     cfg: DictConfig, experiment_id: str, role: str, version: str, splits: DatasetSplits
 ) -> tuple[dict[str, float], str]:
-    """Scores one version in an evaluation run nested in the promotion run; returns its metrics and run."""
+    """Scores one version as ``csml eval`` does (:func:`csml.scoring.score_splits`: its saved OOS score, its
+    card's thresholds) and logs it in an evaluation run nested in the promotion run; returns its metrics
+    and that run."""
     import mlflow
 
-    from csml.eval_model import load_registered_model, log_evaluation
-    from csml.evaluation import card_decision_rule
+    from csml.eval_model import log_evaluation
+    from csml.scoring import Classifier, ScoringError, score_splits
 
     uri = f"models:/{cfg.model_name}/{version}"
+    try:
+        evaluation = score_splits(
+            Classifier.from_uri(uri),
+            splits,
+            cfg.splits,
+            cfg.data.get("oos_label"),
+            oos_threshold=cfg.evaluation.oos_threshold,
+            decision_threshold=cfg.evaluation.get("decision_threshold", "auto"),
+            positive_label=cfg.evaluation.get("positive_label"),
+        )
+    except ScoringError as error:
+        raise PromotionConfigError(f"{role} v{version}: {error}") from None
     tags = {"csml.task": "eval", "csml.evaluated_model": uri, f"{TAG}role": role}
     with mlflow.start_run(
         experiment_id=experiment_id, run_name=f"{role} v{version}", nested=True, tags=tags
     ) as run:
-        labels, predict_proba, card = load_registered_model(uri)
-        label_field = splits.label_field
-        unknown = sorted({r.label(label_field) for s in cfg.splits for r in splits[s]} - set(labels))
-        if card.get("label_field", label_field) != label_field or unknown:
-            found = (
-                f"{len(unknown)} unknown labels such as {unknown[:3]}" if unknown else f"{label_field} labels"
-            )
-            raise PromotionConfigError(
-                f"{role} v{version} predicts {card.get('label_field')} labels and cannot be scored on "
-                f"{splits.name} ({found}); pass the data= config it was trained for"
-            )
-        threshold = cfg.evaluation.oos_threshold
-        if threshold == "auto":
-            threshold = card.get("oos_threshold")
-        try:
-            positive_label, decision_threshold = card_decision_rule(
-                labels,
-                card,
-                cfg.evaluation.get("decision_threshold", "auto"),
-                cfg.evaluation.get("positive_label"),
-            )
-        except ValueError as error:
-            raise PromotionConfigError(f"{role} v{version}: {error}") from None
         out_dir = Path(cfg.paths.output_dir) / "evaluation" / f"{role}_v{version}"
-        evaluation = log_evaluation(
-            splits,
-            cfg.splits,
-            labels,
-            predict_proba,
-            cfg.data.get("oos_label"),
-            threshold,
-            out_dir,
-            positive_label=positive_label,
-            decision_threshold=decision_threshold,
-        )
+        log_evaluation(evaluation, splits, out_dir)
     return evaluation.metrics, run.info.run_id
 
 

@@ -185,6 +185,8 @@ def train(
             oos_score=scorer.name,
             oos_in_scope_acceptance=cfg.evaluation.get("oos_in_scope_acceptance"),
             positive_label=cfg.evaluation.get("positive_label"),
+            threshold_domain_field=cfg.evaluation.get("threshold_domain_field"),
+            threshold_answer_field=cfg.evaluation.get("threshold_answer_field"),
         )
         metrics = evaluation.metrics
         mlflow.log_metrics(metrics)

@@ -1,8 +1,8 @@
 """Bot adapters: one small interface between the audit runner and whatever serves the chatbot.
 
 An adapter turns a conversation (OpenAI-style ``[{"role", "content"}]`` messages, the last one the
-customer's) into a :class:`BotReply`. Contract: :meth:`BotAdapter.send` never raises for the bot's
-misbehaviour -- timeouts, HTTP errors, unreadable JSON and empty answers come back as a reply whose
+customer's) into a :class:`csml.schemas.BotReply`. Contract: :meth:`BotAdapter.send` never raises for the
+bot's misbehaviour -- timeouts, HTTP errors, unreadable JSON and empty answers come back as a reply whose
 ``error`` says what happened -- so one bad answer never stops an audit. Shipped adapters:
 
 - :class:`OpenAIChatAdapter`: ``POST <url>/v1/chat/completions``; contexts from an extension field when
@@ -28,56 +28,11 @@ import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from csml.schemas import BotReply
+
 Messages = list[dict[str, str]]
-
-
-@dataclass
-class BotReply:
-    """What a bot said to one conversation, and how the exchange went.
-
-    Attributes:
-        text: The answer ("" when there is none).
-        contexts: Passages the bot says it answered from, if it reports them.
-        intent: The intent the bot reports, if any.
-        confidence: The bot's own confidence, if reported.
-        abstained: Whether the bot says it abstained (None when it does not report it).
-        escalated: Whether the bot says it handed over to a human (None when not reported).
-        latency_ms: Wall time of the successful attempt (or of the last failed one).
-        status: HTTP status of the last attempt (None in process or on a network error).
-        error: None for a usable answer, else ``timeout``, ``http_<status>``, ``malformed_json``,
-            ``empty_answer``, ``connection`` or ``exception``, with details after a colon.
-        attempts: Attempts made (1 + retries used).
-        raw: The parsed response payload (or the raw text when it was not JSON).
-    """
-
-    text: str = ""
-    contexts: list[str] = field(default_factory=list)
-    intent: str | None = None
-    confidence: float | None = None
-    abstained: bool | None = None
-    escalated: bool | None = None
-    latency_ms: float = 0.0
-    status: int | None = None
-    error: str | None = None
-    attempts: int = 1
-    raw: Any = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the bot gave a usable answer."""
-        return self.error is None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable fields."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BotReply:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**data)
 
 
 class BotAdapter(ABC):

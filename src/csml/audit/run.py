@@ -17,7 +17,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from csml.audit.suite import AuditConfigError
+from csml.audit.errors import AuditConfigError
 
 log = logging.getLogger(__name__)
 
@@ -209,8 +209,7 @@ def _warn_if_other_judge(calibration: Any, model_uri: str, int8: bool, path: str
 
 
 def _embedder(spec: DictConfig) -> Any:
-    from csml.audit.metrics import CachedEmbedder
-    from csml.bot.retrieval import load_encoder
+    from csml.models.encoder import CachedEmbedder, load_encoder
 
     return CachedEmbedder(load_encoder(str(spec.name_or_path), bool(spec.get("int8", False))))
 

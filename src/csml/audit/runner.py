@@ -16,8 +16,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from csml.audit.adapters import BotAdapter, BotReply
-from csml.audit.suite import AuditSample
+from csml.audit.adapters import BotAdapter
+from csml.schemas import AuditSample, BotReply
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from csml.audit.adapters import BotReply
-from csml.audit.metrics import Metric, MetricResult
-from csml.audit.suite import AuditSample, Suite
+from csml.audit.metrics import Metric
+from csml.audit.suite import Suite
+from csml.schemas import AuditSample, BotReply, MetricResult
 
 SCHEMA_VERSION = 2
 PASSED_TAG = "csml.audit.passed"

@@ -1,7 +1,7 @@
 """Audit suites declared as data: ``audits/<suite>/suite.yaml`` parsed into :class:`Suite`.
 
-A suite names its question set (JSONL of :class:`AuditSample`), the metrics it scores with their
-thresholds and directions, and the phrases that count as abstaining. Schema (``audits/README.md``)::
+A suite names its question set (JSONL of :class:`csml.schemas.AuditSample`), the metrics it scores with
+their thresholds and directions, and the phrases that count as abstaining. Schema (``audits/README.md``)::
 
     name: rag_abcd
     version: 1
@@ -18,115 +18,16 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from csml.audit.errors import AuditConfigError
+from csml.schemas import AuditSample, SchemaError
+
 DIRECTIONS = ("higher", "lower")
-
-
-class AuditConfigError(ValueError):
-    """An audit that cannot run as configured (unknown suite or metric, bad thresholds, no target)."""
-
-
-@dataclass(frozen=True)
-class AuditSample:
-    """One question of a suite.
-
-    Attributes:
-        id: Unique within the suite.
-        question: The customer's message (the last user turn).
-        answerable: False for off-topic and false-premise questions the bot should decline.
-        category: ``policy``, ``off_topic``, ``false_premise``... (scores are also broken down by it).
-        history: Earlier turns, OpenAI-style messages, oldest first.
-        reference_answer: What a correct answer says, when known.
-        reference_contexts: Passages a correct answer is grounded in.
-        reference_source: Knowledge-base entry id the answer comes from (``abcd:refund_initiate``).
-        source: Where the question comes from (dataset and row, or ``csml-written``).
-        incorrect_answers: Known wrong answers (TruthfulQA's false beliefs), for reasons and reports.
-        expected_intent: The labelled intent (``oos`` for out-of-scope), for NLU suites.
-        should_escalate: Whether a human must take over (angry or out-of-scope customers), for escalation
-            suites; None when the suite does not say.
-        group: Paraphrase group: samples sharing it ask the same thing and should get the same answer.
-        stage: Customer-journey stage (:class:`csml.records.JourneyStage` value), scores are broken down by it.
-        channel: Channel (:class:`csml.records.Channel` value), scores are broken down by it.
-    """
-
-    id: str
-    question: str
-    answerable: bool = True
-    category: str = "default"
-    history: tuple[dict[str, str], ...] = ()
-    reference_answer: str | None = None
-    reference_contexts: tuple[str, ...] = ()
-    reference_source: str | None = None
-    source: str = ""
-    incorrect_answers: tuple[str, ...] = ()
-    expected_intent: str | None = None
-    should_escalate: bool | None = None
-    group: str | None = None
-    stage: str | None = None
-    channel: str | None = None
-
-    def messages(self) -> list[dict[str, str]]:
-        """The conversation sent to the bot."""
-        return [*map(dict, self.history), {"role": "user", "content": self.question}]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable fields."""
-        out = asdict(self)
-        for name in _LISTS:
-            out[name] = list(getattr(self, name))
-        for name in _WRITTEN_WHEN_SET:
-            if out[name] in (None, []):
-                del out[name]
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AuditSample:
-        """Inverse of :meth:`to_dict`; unknown keys, missing or mistyped fields and stage/channel values
-        that are not :mod:`csml.records` members are errors naming the field, expected and found."""
-        if not isinstance(data, dict):
-            raise AuditConfigError(f"expected a JSON object, found {type(data).__name__}")
-        known = set(cls.__dataclass_fields__)
-        if unknown := sorted(set(data) - known):
-            raise AuditConfigError(f"unknown fields {unknown}; allowed {sorted(known)}")
-        for name in ("id", "question"):
-            if not isinstance(data.get(name), str) or not data[name].strip():
-                raise AuditConfigError(
-                    f"field {name!r}: expected a non-empty string, found {data.get(name)!r}"
-                )
-        for name, kinds in _TYPES.items():
-            if data.get(name) is not None and not isinstance(data[name], kinds):
-                expected = " or ".join(k.__name__ for k in kinds)
-                raise AuditConfigError(f"field {name!r}: expected {expected}, found {data[name]!r}")
-        from csml.records import Channel, JourneyStage
-
-        for name, kind in (("stage", JourneyStage), ("channel", Channel)):
-            allowed = [member.value for member in kind]
-            if data.get(name) is not None and data[name] not in allowed:
-                raise AuditConfigError(f"field {name!r}: expected one of {allowed}, found {data[name]!r}")
-        values = dict(data)
-        for name in _LISTS:
-            values[name] = tuple(values.get(name) or ())
-        return cls(**values)
-
-
-_LISTS = ("history", "reference_contexts", "incorrect_answers")
-_WRITTEN_WHEN_SET = ("incorrect_answers", "expected_intent", "should_escalate", "group", "stage", "channel")
-"""Fields a question file only carries when the suite uses them (NLU, escalation, paraphrases, journey)."""
-_TYPES: dict[str, tuple[type, ...]] = {
-    "answerable": (bool,),
-    "should_escalate": (bool,),
-    "category": (str,),
-    "history": (list,),
-    "reference_contexts": (list,),
-    "incorrect_answers": (list,),
-    "expected_intent": (str,),
-    "group": (str,),
-}
 
 
 @dataclass(frozen=True)
@@ -182,7 +83,7 @@ class Suite:
 
     def _read(self, source: QuestionSource, data_dirs: dict[str, Any]) -> list[tuple[str, AuditSample]]:
         if source.build is not None:
-            from csml.audit.questions import run_builder
+            from csml.audit.questions import run_builder  # builders import dataset readers: load on use
 
             built = run_builder(source.build, source.params, data_dirs)
             return [(f"suite {self.name!r}, builder {source.build!r}", s) for s in built]
@@ -197,7 +98,7 @@ class Suite:
                 out.append((f"{path}, line {line_no}", AuditSample.from_dict(json.loads(line))))
             except json.JSONDecodeError as error:
                 raise AuditConfigError(f"{path}, line {line_no}: not JSON ({error})") from None
-            except (AuditConfigError, TypeError) as error:
+            except (SchemaError, TypeError) as error:
                 raise AuditConfigError(f"{path}, line {line_no}: {error}") from None
         return out
 

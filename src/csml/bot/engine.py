@@ -21,18 +21,20 @@ from csml.bot.entities import extract_entities
 from csml.bot.fabrication import fabricate
 from csml.bot.faults import FaultPlan
 from csml.bot.generation import Generation
-from csml.bot.retrieval import Hit, MicroBatcher, Retriever, load_encoder
+from csml.bot.retrieval import Hit, MicroBatcher, Retriever
 from csml.bot.routing import Prediction, RegistryClassifier, escalation_reason, load_classifiers
 from csml.bot.schemas import BotExtension, EntityOut, SourceOut
 from csml.bot.settings import BotSettings
+from csml.models.encoder import load_encoder
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class BotReply:
-    """A reply: the text sent, the answer before any injected corruption (the knowledge-base answer, or
-    the generated one), and details."""
+class Answer:
+    """The engine's answer to one message: the text sent, the answer before any injected corruption (the
+    knowledge-base answer, or the generated one), and the details served with it. What a client observes
+    of it is a :class:`csml.schemas.BotReply`."""
 
     text: str
     grounded_answer: str | None
@@ -83,7 +85,7 @@ class Bot:
     async def _classify(batcher: MicroBatcher | None, text: str) -> Prediction | None:
         return await batcher(text) if batcher else None
 
-    async def reply(self, text: str, plan: FaultPlan, request_id: str) -> BotReply:
+    async def reply(self, text: str, plan: FaultPlan, request_id: str) -> Answer:
         """Answers ``text``, applying the content faults of ``plan`` (fabrication, answering the
         unanswerable)."""
         s = self.settings
@@ -112,7 +114,7 @@ class Bot:
                 suggested_actions=["wait_for_agent"],
                 **details,
             )
-            return BotReply(s.messages.escalate, None, ext)
+            return Answer(s.messages.escalate, None, ext)
 
         hits = self.retriever.search(query, s.retrieval.top_k)
         best = hits[0]
@@ -150,7 +152,7 @@ class Bot:
             else ["rephrase", "talk_to_agent"],
             **details,
         )
-        return BotReply(reply_text, grounded, ext, generation)
+        return Answer(reply_text, grounded, ext, generation)
 
     async def _generate(self, text: str, hits: list[Hit]) -> Generation:
         """The generator's answer from the retrieved passages, computed on the generation thread."""

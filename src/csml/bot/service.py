@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from csml.bot.conversations import ConversationStore
-from csml.bot.engine import Bot, BotReply
+from csml.bot.engine import Answer, Bot
 from csml.bot.faults import FaultInjector, ReplyLog, malformed_body
 from csml.bot.schemas import BotExtension, ErrorBody, ErrorDetail
 from csml.bot.settings import BotSettings
@@ -93,7 +93,7 @@ class BotService:
         return Response(body, media_type="application/json", headers=headers)
 
 
-def _summary(reply: BotReply) -> dict:
+def _summary(reply: Answer) -> dict:
     d = reply.details
     return {
         "reply": reply.text,

@@ -1,14 +1,16 @@
 """Typed, validated settings of the reference bot, built from the composed ``serve`` config.
 
-``conf/bot/base.yaml`` documents every field; :meth:`BotSettings.from_config` turns the ``bot``,
-``tracking`` and ``server`` nodes into these dataclasses and rejects unknown keys and out-of-range values
-with the config path at fault.
+``conf/bot/base.yaml`` holds and documents the defaults of ``csml serve``. Retrieval settings and request
+limits have no others: those keys must be in the config. Routing rules, messages and fault injection keep
+Python defaults (the same values: no faults, no models) for code that builds them directly.
+:meth:`BotSettings.from_config` turns the ``bot`` and ``tracking`` nodes into these dataclasses and rejects
+unknown and missing keys and out-of-range values with the config path at fault.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -23,13 +25,13 @@ class RetrievalSettings:
     and encoder batches run at once (each on its own thread)."""
 
     encoder: str
-    int8: bool = False
-    jit: bool = False
-    top_k: int = 3
-    abstain_threshold: float = 0.5
-    cache_dir: str | None = None
-    max_batch: int = 32
-    workers: int = 1
+    int8: bool
+    jit: bool
+    top_k: int
+    abstain_threshold: float
+    cache_dir: str | None
+    max_batch: int
+    workers: int
 
 
 @dataclass(frozen=True)
@@ -100,10 +102,10 @@ class Limits:
     """Request limits: body bytes (413 above), characters per message, messages per request, and
     conversations kept in memory (the oldest is dropped beyond it)."""
 
-    max_body_bytes: int = 65536
-    max_message_chars: int = 2000
-    max_messages: int = 50
-    max_conversations: int = 10000
+    max_body_bytes: int
+    max_message_chars: int
+    max_messages: int
+    max_conversations: int
 
 
 @dataclass(frozen=True)
@@ -130,15 +132,15 @@ class BotSettings:
     name: str
     kb: Any
     retrieval: RetrievalSettings
-    generator: Any = None
-    routing: RoutingSettings = field(default_factory=RoutingSettings)
-    messages: Messages = field(default_factory=Messages)
-    faults: FaultSettings = field(default_factory=FaultSettings)
-    limits: Limits = field(default_factory=Limits)
-    auth_token_env: str | None = None
-    reply_log: str | None = None
-    tracking_uri: str | None = None
-    registry_uri: str | None = None
+    generator: Any
+    routing: RoutingSettings
+    messages: Messages
+    faults: FaultSettings
+    limits: Limits
+    auth_token_env: str | None
+    reply_log: str | None
+    tracking_uri: str | None
+    registry_uri: str | None
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> BotSettings:
@@ -170,6 +172,7 @@ class BotSettings:
         tracking = cfg.get("tracking") or {}
         values["tracking_uri"] = tracking.get("uri")
         values["registry_uri"] = tracking.get("registry_uri")
+        _require(cls, values, "bot")
         return cls(**values)
 
 
@@ -191,6 +194,20 @@ def _build(kind: type, values: dict[str, Any], where: str) -> Any:
     known = {f.name for f in dataclasses.fields(kind)}
     if unknown := sorted(set(values) - known):
         raise ValueError(f"unknown config key(s) {[f'{where}.{k}' for k in unknown]}; known: {sorted(known)}")
+    _require(kind, values, where)
     if "fabricate_kinds" in values:
         values = {**values, "fabricate_kinds": tuple(values["fabricate_kinds"])}
     return kind(**values)
+
+
+def _require(kind: type, values: dict[str, Any], where: str) -> None:
+    """Raises naming the config keys of ``kind``'s fields that have no default and no value."""
+    required = [
+        f.name
+        for f in dataclasses.fields(kind)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing := [name for name in required if name not in values]:
+        raise ValueError(
+            f"missing config key(s) {[f'{where}.{k}' for k in missing]}: conf/bot/base.yaml holds their defaults"
+        )

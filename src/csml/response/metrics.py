@@ -281,13 +281,3 @@ def default_response_metrics(embed: Callable[[list[str]], np.ndarray] | None = N
     if embed is not None:
         metrics.append(EmbeddingSimilarity(embed))
     return metrics
-
-
-def score_responses(
-    candidates: Sequence[str],
-    references: Sequence[str],
-    metrics: Sequence[ResponseMetric] | None = None,
-) -> dict[str, float]:
-    """``{metric name: value}`` of ``metrics`` (default: :func:`default_response_metrics`)."""
-    metrics = default_response_metrics() if metrics is None else metrics
-    return {m.name: m.score(candidates, references).value for m in metrics}

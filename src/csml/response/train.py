@@ -10,10 +10,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from omegaconf import DictConfig
 
 from csml.config import apply_offline_env
+from csml.response.embedding import CachedEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -39,23 +39,6 @@ def gold_sets(records: list[Any], bank: list[str]) -> list[list[int]]:
     for r in records:
         by_query.setdefault(pair_key(r.text), set()).add(position[r.response])
     return [sorted(by_query[pair_key(r.text)]) for r in records]
-
-
-class CachedEmbedder:
-    """Texts -> embeddings through an encoder, remembering every text it has embedded (metrics reuse them)."""
-
-    def __init__(self, net: Any, tokenizer: Any, max_length: int) -> None:
-        self.net, self.tokenizer, self.max_length = net, tokenizer, max_length
-        self.cache: dict[str, np.ndarray] = {}
-
-    def __call__(self, texts: list[str]) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in self.cache))
-        if missing:
-            for text, emb in zip(
-                missing, self.net.encode_texts(missing, self.tokenizer, self.max_length), strict=True
-            ):
-                self.cache[text] = emb
-        return np.stack([self.cache[t] for t in texts])
 
 
 def evaluate_split(

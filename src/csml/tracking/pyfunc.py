@@ -6,6 +6,7 @@ with plain ``mlflow.pyfunc.load_model("models:/<name>@champion")`` in a fresh pr
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,11 @@ DEFAULT_TOP_K = 5
 class TextClassifierModel(mlflow.pyfunc.PythonModel):
     """Predicts a label, its confidence and the top-k labels for each input text.
 
-    Out-of-scope: when the model was trained with an OOS threshold, a text whose in-scope score (the
-    model's OOS score: best in-scope probability by default, or a Mahalanobis/kNN score fitted on training
-    features, see :mod:`csml.models.components.oos_scorers`) is below it gets the OOS label, with
-    confidence ``1 - max in-scope probability``.
+    Labels are those of :meth:`csml.scoring.Classifier.classify`, the path ``csml eval`` and ``csml promote``
+    score with: out of scope when the model's OOS score (best in-scope probability by default, or the
+    Mahalanobis/kNN score saved with it, see :mod:`csml.models.components.oos_scorers`) is below the card's
+    OOS threshold, with confidence ``1 - max in-scope probability``; for a two-label model with a card
+    decision threshold, the positive label when its probability reaches it.
     """
 
     def load_context(self, context: Any) -> None:
@@ -31,46 +33,57 @@ class TextClassifierModel(mlflow.pyfunc.PythonModel):
 
     def load(self, model_dir: str | Path) -> TextClassifierModel:
         """Loads the saved model folder (used by MLflow through :meth:`load_context`, and directly)."""
-        from csml.models.components.encoder_classifier import EncoderClassifier
-        from csml.models.components.oos_scorers import load_oos_scorer
+        from csml.scoring import Classifier
 
-        self.net, self.tokenizer, self.card = EncoderClassifier.load(model_dir)
-        self.labels: list[str] = self.card["labels"]
-        self.oos_scorer = load_oos_scorer(model_dir, self.card)
+        self.classifier = Classifier.from_dir(model_dir)
         return self
+
+    # The classifier's parts, for code that holds the loaded pyfunc (the judge, the bot's routing).
+    @property
+    def net(self) -> Any:
+        return self.classifier.net
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.classifier.tokenizer
+
+    @property
+    def card(self) -> dict[str, Any]:
+        return self.classifier.card
+
+    @card.setter
+    def card(self, card: dict[str, Any]) -> None:
+        self.classifier = replace(self.classifier, card=card)
+
+    @property
+    def labels(self) -> list[str]:
+        return self.classifier.labels
+
+    @property
+    def oos_scorer(self) -> Any:
+        return self.classifier.oos_scorer
 
     def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Softmax probabilities, shape (len(texts), num_labels), label order as in ``self.labels``."""
-        return self.net.predict_texts(self.tokenizer, texts, self.card["max_length"], batch_size)
+        return self.classifier.predict_proba(texts, batch_size)
 
     def predict_scored(self, texts: list[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
         """Softmax probabilities and the in-scope score of :attr:`oos_scorer` (higher = more in scope)."""
-        from csml.models.components.oos_scorers import softmax
-
-        features, logits = self.net.encode_texts(self.tokenizer, texts, self.card["max_length"], batch_size)
-        return softmax(logits), self.oos_scorer.score(features, logits)
+        return self.classifier.predict_scored(texts, batch_size)
 
     def predict(self, context, model_input, params=None):
         """``model_input``: a DataFrame with a ``text`` column, a list of strings, or one string."""
-        from csml.metrics.oos import predict_with_oos
-
         texts = texts_from_input(model_input)
         top_k = int((params or {}).get("top_k", DEFAULT_TOP_K))
-        probs, scores = self.predict_scored(texts)
-        oos_label = self.card.get("oos_label")
-        if oos_label:
-            pred = predict_with_oos(
-                probs, self.labels, oos_label, self.card.get("oos_threshold"), scores=scores
-            )
-        else:
-            pred = probs.argmax(-1)
+        result = self.classifier.classify(texts)
+        probs, rule = result.probs, result.rule
         order = np.argsort(-probs, axis=1)[:, :top_k]
+        in_scope = [j for j, name in enumerate(self.labels) if name != rule.oos_label]
         rows = []
-        for i, label_index in enumerate(pred):
+        for i, label_index in enumerate(result.predictions):
             label = self.labels[label_index]
             confidence = float(probs[i, label_index])
-            if oos_label and label == oos_label and self.card.get("oos_threshold") is not None:
-                in_scope = [j for j, name in enumerate(self.labels) if name != oos_label]
+            if label == rule.oos_label and rule.oos_threshold is not None:
                 confidence = max(confidence, 1.0 - float(probs[i, in_scope].max()))
             rows.append(
                 {
@@ -109,16 +122,20 @@ def log_text_model(
     """Logs a saved csml model folder as a pyfunc (text in) with signature and input example; registers it.
 
     ``python_model`` is a csml ``PythonModel`` with a ``load(model_dir)`` method; the signature is inferred
-    from its predictions on ``example_texts``. The logged model carries a copy of the ``csml`` package.
+    from its predictions on ``example_texts``. The logged model carries a copy of the ``csml`` package. A
+    registered version gets a description and tags from the model's card and the active run (see
+    :mod:`csml.tracking.descriptions`).
     """
+    from mlflow import MlflowClient
     from mlflow.models import infer_signature
 
     import csml
+    from csml.tracking.descriptions import describe_version
 
     example = pd.DataFrame({"text": example_texts})
-    output = type(python_model)().load(model_dir).predict(None, example)
-    signature = infer_signature(example, output, params={"top_k": DEFAULT_TOP_K})
-    return mlflow.pyfunc.log_model(
+    loaded = type(python_model)().load(model_dir)
+    signature = infer_signature(example, loaded.predict(None, example), params={"top_k": DEFAULT_TOP_K})
+    info = mlflow.pyfunc.log_model(
         name="model",
         python_model=python_model,
         artifacts={"model": str(model_dir)},
@@ -128,6 +145,12 @@ def log_text_model(
         pip_requirements=PIP_REQUIREMENTS,
         registered_model_name=registered_model_name,
     )
+    if registered_model_name:
+        card = getattr(loaded, "card", None) or {}
+        describe_version(
+            MlflowClient(), registered_model_name, info.registered_model_version, card, info.run_id
+        )
+    return info
 
 
 def log_classifier(model_dir: Path, example_texts: list[str], registered_model_name: str | None) -> Any:

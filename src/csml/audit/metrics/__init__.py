@@ -10,16 +10,13 @@
   ``ragas_rouge`` (offline); ``ragas_faithfulness``, ``ragas_response_relevancy``,
   ``ragas_answer_correctness`` (with a judge endpoint)
 
-Offline by default: semantic similarity comes from an :class:`Embedder` (MiniLM,
+Offline by default: semantic similarity comes from a :class:`csml.models.encoder.Embedder` (MiniLM,
 :func:`csml.config.minilm_path`). A stronger judge (issue 6) plugs in as another embedder or metric.
 """
 
 from csml.audit.metrics.base import (
     METRICS,
-    CachedEmbedder,
-    Embedder,
     Metric,
-    MetricResult,
     abstained,
     build_metric,
     register,
@@ -32,7 +29,6 @@ from csml.audit.metrics.hallucination import (
     FalseAbstention,
     ParaphraseConsistency,
     UnsupportedSentences,
-    extract_facts,
 )
 from csml.audit.metrics.nlu import IntentAccuracy, IntentMacroF1, OosPrecision, OosRecall
 from csml.audit.metrics.operational import ErrorRate, LatencyP50, LatencyPercentile, TimeoutRate
@@ -51,8 +47,6 @@ __all__ = [
     "METRICS",
     "Abstention",
     "AnswerCorrectness",
-    "CachedEmbedder",
-    "Embedder",
     "ErrorRate",
     "EscalationRecall",
     "FabricatedEntities",
@@ -64,7 +58,6 @@ __all__ = [
     "LatencyP50",
     "LatencyPercentile",
     "Metric",
-    "MetricResult",
     "OosPrecision",
     "OosRecall",
     "ParaphraseConsistency",
@@ -80,7 +73,6 @@ __all__ = [
     "abstained",
     "build_metric",
     "escalated",
-    "extract_facts",
     "register",
     "sentences",
     "token_f1",

@@ -1,9 +1,10 @@
 """The metric interface and registry: classes with injected dependencies, a pure per-sample score, a
 threshold and direction.
 
-Each metric scores one (sample, reply) pair to a :class:`MetricResult` (a value and the reason for it,
-or ``value=None`` when the metric does not apply: an unanswerable question for correctness, a failed
-request for groundedness) and aggregates the per-sample results to the suite-level figure gated on.
+Each metric scores one (sample, reply) pair to a :class:`csml.schemas.MetricResult` (a value and the
+reason for it, or ``value=None`` when the metric does not apply: an unanswerable question for correctness,
+a failed request for groundedness) and aggregates the per-sample results to the suite-level figure gated
+on.
 Register a metric with :func:`register`; suites name metrics by their registry name.
 """
 
@@ -14,48 +15,14 @@ import inspect
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from csml.audit.suite import AuditConfigError, AuditSample, MetricSpec
-
-if TYPE_CHECKING:
-    from csml.audit.adapters import BotReply
-
-
-class Embedder(Protocol):
-    """Anything that maps texts to unit-norm vectors (``csml.bot.retrieval.Encoder`` is one)."""
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
-
-
-class CachedEmbedder:
-    """Wraps an :class:`Embedder` so each distinct text is encoded once per audit (contexts repeat)."""
-
-    def __init__(self, embedder: Embedder, batch_size: int = 64) -> None:
-        self.embedder = embedder
-        self.batch_size = batch_size
-        self.vectors: dict[str, np.ndarray] = {}
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit-norm embeddings of ``texts`` (rows in order)."""
-        new = list(dict.fromkeys(t for t in texts if t not in self.vectors))
-        if new:
-            for text, vector in zip(new, self.embedder.encode(new), strict=True):
-                self.vectors[text] = vector
-        return np.stack([self.vectors[t] for t in texts])
-
-
-@dataclass(frozen=True)
-class MetricResult:
-    """A metric's value for one sample (None = not applicable), why, and any labels the aggregate needs
-    (``{"expected": ..., "predicted": ...}`` for macro-F1)."""
-
-    value: float | None
-    reason: str
-    data: dict[str, Any] | None = None
+from csml.audit.errors import AuditConfigError
+from csml.audit.suite import MetricSpec
+from csml.models.encoder import Embedder
+from csml.schemas import AuditSample, BotReply, MetricResult
 
 
 class Metric(ABC):

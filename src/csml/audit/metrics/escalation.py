@@ -7,13 +7,10 @@ bots that report no flag). Only samples with ``should_escalate`` set are scored.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from csml.audit.metrics.base import Metric, MetricResult, register
-from csml.audit.suite import AuditSample
-
-if TYPE_CHECKING:
-    from csml.audit.adapters import BotReply
+from csml.audit.metrics.base import Metric, register
+from csml.schemas import AuditSample, BotReply, MetricResult
 
 
 def escalated(reply: BotReply, patterns: Sequence[str]) -> bool:

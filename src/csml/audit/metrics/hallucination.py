@@ -6,46 +6,19 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from csml.audit.metrics.base import Embedder, Metric, MetricResult, _skip, abstained, register, sentences
-from csml.audit.suite import AuditSample
+from csml.audit.facts import Fact, KnownFacts, extract_facts
+from csml.audit.metrics.base import Metric, _skip, abstained, register, sentences
 from csml.judge.nonclaims import is_checkable
-
-if TYPE_CHECKING:
-    from csml.audit.adapters import BotReply
-
-
-URL = re.compile(
-    r"\bhttps?://[^\s)\]>]+|\bwww\.[^\s)\]>]+|\b(?:[a-z0-9-]+\.)+(?:com|org|net|io)\b", re.IGNORECASE
-)
-
-
-def extract_facts(text: str) -> list[tuple[str, str]]:
-    """Checkable facts of a text as ``(kind, value)``: emails, URLs, amounts, dates, order ids, phone
-    numbers, then remaining bare numbers (the patterns of :mod:`csml.bot.entities`)."""
-    from csml.bot.entities import NUMBER, extract_entities
-
-    facts = [(e.type, e.value) for e in extract_entities(text)]
-    spans = [(e.start, e.end) for e in extract_entities(text)]
-    for match in URL.finditer(text):
-        if not any(s < match.end() and match.start() < e for s, e in spans):
-            facts.append(("url", match.group().rstrip(".,")))
-            spans.append(match.span())
-    for match in NUMBER.finditer(text):
-        if not any(s < match.end() and match.start() < e for s, e in spans):
-            facts.append(("number", match.group()))
-    return facts
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"\s+", " ", text.lower()).strip()
+from csml.models.encoder import Embedder
+from csml.schemas import AuditSample, BotReply, MetricResult
 
 
 @register
 class FabricatedEntities(Metric):
-    """Share of answers stating a fact (number, amount, date, email, URL, phone, order id) that the
-    sources do not state.
+    """Share of answers stating a fact the sources do not state (:mod:`csml.audit.facts`: amounts,
+    percentages, dates, times, durations, phone numbers, e-mails, URLs, ids, names, numbers).
 
     The sources are the contexts the bot returned with the answer, the sample's reference contexts and
     the question; when the bot returns no contexts, the whole knowledge base (``kb_texts``) as well
@@ -65,17 +38,17 @@ class FabricatedEntities(Metric):
         super().__init__(**base)
         if kb not in ("no_contexts", "always"):
             raise ValueError(f"kb must be 'no_contexts' or 'always', got {kb!r}")
-        self.kb_text = _norm(" \n ".join(kb_texts))
+        self.knowledge_base = KnownFacts(kb_texts)
         self.kb = kb
 
-    def fabricated(self, answer: str, sources: Sequence[str], use_kb: bool = True) -> list[tuple[str, str]]:
+    def fabricated(self, answer: str, sources: Sequence[str], use_kb: bool = True) -> list[Fact]:
         """Facts of ``answer`` found neither in ``sources`` nor (``use_kb``) in the knowledge base."""
-        known = _norm(" \n ".join(sources)) + (" \n " + self.kb_text if use_kb else "")
-        out = []
-        for kind, value in extract_facts(answer):
-            if not re.search(r"(?<![\w$€£₹])" + re.escape(_norm(value)) + r"(?!\w)", known):
-                out.append((kind, value))
-        return out
+        known = KnownFacts(sources)
+        return [
+            fact
+            for fact in extract_facts(answer)
+            if not known.supports(fact) and not (use_kb and self.knowledge_base.supports(fact))
+        ]
 
     def score(self, sample: AuditSample, reply: BotReply) -> MetricResult:
         if (why := _skip(sample, reply, answerable_only=False)) is not None:
@@ -86,7 +59,7 @@ class FabricatedEntities(Metric):
         if not found:
             return MetricResult(0.0, f"all {len(extract_facts(reply.text))} facts found in the sources")
         where = "contexts or KB" if use_kb else "returned contexts"
-        return MetricResult(1.0, f"not in {where}: " + ", ".join(f"{k} {v!r}" for k, v in found))
+        return MetricResult(1.0, f"not in {where}: " + ", ".join(f"{f.kind} {f.text!r}" for f in found))
 
 
 _TOKEN = re.compile(r"[$€£₹]?\w+(?:[-'.,]\w+)*")
@@ -189,14 +162,19 @@ class FalseAbstention(Metric):
         return MetricResult(float(declined), "declined an answerable question" if declined else "answered")
 
 
+def _written_facts(text: str) -> dict[str, str]:
+    """The facts of ``text``: canonical key -> the fact as written."""
+    return {fact.key: fact.text for fact in extract_facts(text)}
+
+
 @register
 class ParaphraseConsistency(Metric):
     """Agreement of the answers to paraphrases of one question (samples sharing a ``group``).
 
     Two answers agree when both decline, or neither declines, their embeddings reach
-    ``similarity_threshold`` cosine, and they state the same checkable facts (numbers, amounts, dates,
-    emails, URLs, phone numbers, order ids). Per sample: the share of the other answers of its group it
-    agrees with; samples without a group or whose request failed are not scored.
+    ``similarity_threshold`` cosine, and they state the same checkable facts (:mod:`csml.audit.facts`).
+    Per sample: the share of the other answers of its group it agrees with; samples without a group or
+    whose request failed are not scored.
     """
 
     name = "paraphrase_consistency"
@@ -235,15 +213,18 @@ class ParaphraseConsistency(Metric):
         declined = abstained(reply, self.patterns)
         vectors = self.embedder.encode([reply.text] + [r.text for r in others])
         cosines = vectors[1:] @ vectors[0]
-        facts = {_norm(v) for _, v in extract_facts(reply.text)}
+        facts = _written_facts(reply.text)
         disagreements = []
         for other, cosine in zip(others, cosines, strict=True):
+            other_facts = _written_facts(other.text)
             if abstained(other, self.patterns) != declined:
                 disagreements.append("one declines, the other answers")
             elif declined:
                 continue
-            elif (other_facts := {_norm(v) for _, v in extract_facts(other.text)}) != facts:
-                disagreements.append(f"different facts {sorted(facts ^ other_facts)[:4]}")
+            elif other_facts.keys() != facts.keys():
+                written = {**facts, **other_facts}
+                differing = sorted(written[key] for key in facts.keys() ^ other_facts.keys())
+                disagreements.append(f"different facts {differing[:4]}")
             elif cosine < self.similarity_threshold:
                 disagreements.append(f"cosine {cosine:.2f}")
         value = 1 - len(disagreements) / len(others)

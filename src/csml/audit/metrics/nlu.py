@@ -8,13 +8,10 @@ not scored.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from csml.audit.metrics.base import Metric, MetricResult, abstained, register
-from csml.audit.suite import AuditSample
-
-if TYPE_CHECKING:
-    from csml.audit.adapters import BotReply
+from csml.audit.metrics.base import Metric, abstained, register
+from csml.schemas import AuditSample, BotReply, MetricResult
 
 
 class IntentMetric(Metric):

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from csml.audit.metrics.base import Metric, MetricResult, register
-from csml.audit.suite import AuditSample
-
-if TYPE_CHECKING:
-    from csml.audit.adapters import BotReply
+from csml.audit.metrics.base import Metric, register
+from csml.schemas import AuditSample, BotReply, MetricResult
 
 
 @register

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from csml.audit.metrics.base import Embedder, Metric, MetricResult, _skip, abstained, register, sentences
-from csml.audit.suite import AuditConfigError, AuditSample
+from csml.audit.errors import AuditConfigError
+from csml.audit.metrics.base import Metric, _skip, abstained, register, sentences
+from csml.models.encoder import Embedder
+from csml.schemas import AuditSample, BotReply, MetricResult
 
 if TYPE_CHECKING:
-    from csml.audit.adapters import BotReply
     from csml.judge.judge import GroundednessJudge, Verdict
 
 

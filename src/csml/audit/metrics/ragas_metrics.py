@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from csml.audit.metrics.base import Embedder, Metric, MetricResult, abstained, register
-from csml.audit.suite import AuditConfigError, AuditSample
-
-if TYPE_CHECKING:
-    from csml.audit.adapters import BotReply
+from csml.audit.errors import AuditConfigError
+from csml.audit.metrics.base import Metric, abstained, register
+from csml.models.encoder import Embedder
+from csml.schemas import AuditSample, BotReply, MetricResult
 
 
 class RagasMetric(Metric):

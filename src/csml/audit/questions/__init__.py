@@ -17,11 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from csml.audit.errors import AuditConfigError
 from csml.audit.questions.abcd import build_abcd_paraphrases, build_abcd_questions
 from csml.audit.questions.escalation import build_airline_complaints, build_escalation_questions
 from csml.audit.questions.nlu import build_banking77, build_clinc150
 from csml.audit.questions.truthfulqa import build_truthfulqa
-from csml.audit.suite import AuditConfigError, AuditSample
+from csml.schemas import AuditSample
 
 BUILDERS: dict[str, Callable[..., list[AuditSample]]] = {
     "airline_complaints": build_airline_complaints,

@@ -1,6 +1,6 @@
 """Builds the ``rag_abcd`` question set from the bundled ABCD policy manual (deterministic, seeded).
 
-Answerable questions are written from each policy section (:class:`csml.bot.kb.AbcdGuidelines`): a
+Answerable questions are written from each policy section (:class:`csml.knowledge.AbcdGuidelines`): a
 request naming the section, and the section's first instruction rephrased in the customer's voice. Each
 records its section as reference answer, context and source. Unanswerable questions are written by csml:
 off-topic requests and false premises about the policy manual (fees, channels and rules it never states).
@@ -14,12 +14,9 @@ import json
 import random
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from csml.audit.suite import AuditSample
-
-if TYPE_CHECKING:
-    from csml.bot.kb import KBEntry
+from csml.knowledge import AbcdGuidelines, KBEntry
+from csml.schemas import AuditSample
 
 OFF_TOPIC = (
     "What is the capital of Australia?",
@@ -79,8 +76,6 @@ ASKS = ("Can you help me with {x}?", "I need help with {x}, what should I do?", 
 
 def _sections(abcd_root: str | Path) -> list[tuple[str, str, list[str], str, KBEntry]]:
     """``(flow, subflow, instructions, flow description, KB entry)`` of every ABCD policy section."""
-    from csml.bot.kb import AbcdGuidelines
-
     guidelines = json.loads((Path(abcd_root) / "guidelines.json").read_text(encoding="utf-8"))
     sections = [
         (flow, name, sub["instructions"], guidelines[flow]["description"])

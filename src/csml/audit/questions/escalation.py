@@ -15,8 +15,9 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+from csml.audit.errors import AuditConfigError
 from csml.audit.questions.nlu import record_sample, sample_by_label
-from csml.audit.suite import AuditConfigError, AuditSample
+from csml.schemas import AuditSample
 
 CALM_EXCLUDED = ("complaint", "contact_human_agent", "contact_customer_service", "review")
 """Bitext intents left out of the calm in-scope set: they ask for people or voice a complaint."""

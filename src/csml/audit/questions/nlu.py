@@ -7,9 +7,9 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
-from csml.audit.suite import AuditSample
 from csml.data.sources.base import DatasetSource
 from csml.records import Record
+from csml.schemas import AuditSample
 
 LICENCES = {"banking77": "CC BY 4.0", "clinc150": "CC BY 3.0", "bitext_intents": "CDLA-Sharing-1.0"}
 

@@ -12,7 +12,8 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
-from csml.audit.suite import AuditConfigError, AuditSample
+from csml.audit.errors import AuditConfigError
+from csml.schemas import AuditSample
 
 COLUMNS = ("Type", "Category", "Question", "Best Answer", "Correct Answers", "Incorrect Answers")
 

@@ -97,9 +97,9 @@ def train_generative(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]
     import pandas as pd
     from hydra.utils import instantiate
 
+    from csml.response.embedding import CachedEmbedder
     from csml.response.generative.generation import generate
     from csml.response.generative.pyfunc import log_generator, save_generator
-    from csml.response.train import CachedEmbedder
     from csml.train import (
         fit,
         load_best_weights,

@@ -1,14 +1,15 @@
-"""Knowledge bases the reference bot answers from: entries with retrieval keys, an answer and a passage.
+"""Knowledge bases: entries with retrieval keys, an answer and a passage.
 
-A knowledge-base source is any object with ``load() -> list[KBEntry]``; configs build one with
-``_target_`` (``conf/bot/*.yaml``). Bundled: the ABCD policy manual (:class:`AbcdGuidelines`). Read from a
+The reference bot answers from them, the audit checks the facts of replies against them and the
+groundedness judge's training pairs are written from them, so they live below all three. A knowledge-base
+source is any object with ``load() -> list[KBEntry]``; configs build one with ``_target_``
+(``conf/knowledge_base/*.yaml``). Bundled: the ABCD policy manual (:class:`AbcdGuidelines`). Read from a
 path: question/answer files such as the bank FAQ (:class:`FaqFile`, CSV / TSV / JSONL).
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -36,16 +37,6 @@ class KBEntry:
     passage: str
     intent: str | None = None
     actions: tuple[str, ...] = field(default=())
-
-
-def kb_hash(entries: list[KBEntry], encoder: str) -> str:
-    """SHA-256 over the encoder identity and every entry's keys: the key of the embedding cache."""
-    digest = hashlib.sha256(encoder.encode())
-    for entry in entries:
-        digest.update(b"\x00" + entry.id.encode())
-        for key in entry.keys:
-            digest.update(b"\x01" + key.encode())
-    return digest.hexdigest()
 
 
 class FaqFile:
