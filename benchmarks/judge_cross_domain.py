@@ -9,6 +9,9 @@ model was trained with to rebuild its test split -- for instance with CMU-DoG an
   never occur in training, judged against a window of turns around the evidence;
 - ``sgd_full_transcript``: the same kind of claims against the *whole* transcript (evidence selection:
   windows of turns plus assembled evidence);
+- ``sgd_summaries``: summaries of such conversations in several sentences, as an auditor judges a summary of
+  a call -- supported, or with one sentence's fact perturbed -- against the whole transcript (answer level:
+  the weakest sentence decides);
 - ``kb_heldout``: sentences of unseen knowledge-base passages and their perturbations.
 
 The judge runs as audits run it (:class:`csml.judge.judge.GroundednessJudge`: claims, evidence windows,
@@ -59,6 +62,7 @@ def main() -> None:
     parser.add_argument(
         "--window-words", type=int, default=None, help="judge evidence window (default: card)"
     )
+    parser.add_argument("--summary-sentences", type=int, default=3, help="facts per SGD summary")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
     args = parser.parse_args()
@@ -84,6 +88,7 @@ def main() -> None:
     full.window_words = 100_000  # the whole transcript is the knowledge
     transcripts = split_pairs([row.record for row in instantiate(full)._read()["test"]])
     tests["sgd_full_transcript"] = transcripts["sgd_unseen_services"]
+    tests |= split_pairs(instantiate(cfg.data.source).summary_records("test", args.summary_sentences))
     if args.limit:
         rng = np.random.default_rng(0)
         for name, (claims, knowledge, positive) in tests.items():

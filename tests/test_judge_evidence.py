@@ -236,3 +236,44 @@ def test_a_quote_of_one_sentence_is_recognised_and_changed_facts_are_not() -> No
         "Refunds reach card",  # too short to call a quote
     ):
         assert knowledge.quote(changed) is None, changed
+
+
+def test_summaries_perturb_one_sentence_and_validation_groups_their_sentences(tmp_path) -> None:
+    import json
+    from collections import defaultdict
+
+    from csml.judge.data import SUPPORTED, UNSUPPORTED, GroundednessPairs
+    from csml.judge.dialogues import summary
+
+    made = summary(_facts(), 2, random.Random(0))
+    assert made is not None and summary(_facts(), 99, random.Random(0)) is None
+    good, bad = made.sentences(True), made.sentences(False)
+    assert len(good) == 2 and [g == b for g, b in zip(good, bad, strict=True)].count(False) == 1
+    assert bad[made.wrong] == made.twin
+
+    unseen = json.dumps([list(SCHEMA.values()), [DIALOGUE]]).replace("Restaurants_1", "Restaurants_9")
+    for folder, (schema, dialogues) in (
+        ("train", (list(SCHEMA.values()), [DIALOGUE])),
+        ("dev", (list(SCHEMA.values()), [DIALOGUE])),
+        ("test", json.loads(unseen)),  # a service never trained on
+    ):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "schema.json").write_text(json.dumps(schema), encoding="utf-8")
+        (tmp_path / folder / "dialogues_001.json").write_text(json.dumps(dialogues), encoding="utf-8")
+    source = GroundednessPairs(
+        sgd_root=str(tmp_path),
+        dialogues_per_split={"train": 1, "validation": 1, "test": 1},
+        summary_sentences=2,
+    )
+    validation = source.load("grounded")["validation"]
+    answers = defaultdict(list)
+    for record in validation:
+        if "answer" in record.meta:
+            assert record.meta["domain"] == "conversation_summary"
+            answers[record.meta["answer"]].append(record.grounded)
+    assert sorted(map(sorted, answers.values())) == [
+        [SUPPORTED, SUPPORTED], [SUPPORTED, UNSUPPORTED]
+    ]  # fmt: skip
+    whole = source.summary_records("validation", sentences=2)
+    assert [r.grounded for r in whole] == [SUPPORTED, UNSUPPORTED]
+    assert all(r.text.split(" [SEP] ", 1)[1].count("\n") == len(DIALOGUE["turns"]) - 1 for r in whole)

@@ -36,6 +36,7 @@ from csml.data.sources.readers import read_lines
 from csml.data.splits import SPLITS, DataValidationError
 from csml.judge.claims import split_claims
 from csml.judge.dialogues import (
+    DialogueClaims,
     DialogueFacts,
     Fact,
     SlotValues,
@@ -43,6 +44,7 @@ from csml.judge.dialogues import (
     joined,
     read_dialogues,
     read_schema,
+    summary,
     turn_window,
 )
 from csml.judge.perturb import PERTURBATIONS, PerturbationPool, entities, paraphrase, perturb
@@ -63,7 +65,7 @@ class GroundednessPairs(DatasetSource):
     """(claim, knowledge) pairs from knowledge bases and BEGIN, labelled in the ``grounded`` field.
 
     Args:
-        knowledge_bases: Knowledge-base sources (``load() -> list[csml.bot.kb.KBEntry]``, as in ``conf/bot``).
+        knowledge_bases: Knowledge-base sources (``load() -> list[csml.knowledge.KBEntry]``, as in ``conf/knowledge_base``).
         begin_root: Folder of the BEGIN TSV files; ``None`` uses knowledge-base pairs only.
         begin_files: BEGIN file names per split (``{"train": [...], "validation": [...], "test": [...]}``).
         sgd_root: Folder of the Schema-Guided Dialogue corpus (``train/``, ``dev/``, ``test/``); ``None``
@@ -71,6 +73,9 @@ class GroundednessPairs(DatasetSource):
         dialogues_per_split: Most SGD dialogues read per split (``{"train": 1500, ...}``).
         facts_per_dialogue: Facts of a dialogue used as claims (plus one summary sentence joining two facts);
             each gives one supported and one unsupported pair, and sometimes an ``absent`` pair.
+        summary_sentences: Facts per summary of a validation dialogue (0: none). Each sentence of a summary and
+            of its twin with one fact perturbed is a pair; ``meta["answer"]`` groups them so that the decision
+            threshold can be chosen on whole summaries, as audits judge them (the weakest sentence decides).
         separator: The backbone tokenizer's separator token (``[SEP]`` for BERT-style encoders).
         claims_per_passage: Most sentences of a passage used as claims (each gives one supported and one
             unsupported pair).
@@ -93,6 +98,7 @@ class GroundednessPairs(DatasetSource):
         sgd_root: str | None = None,
         dialogues_per_split: Mapping[str, int] | None = None,
         facts_per_dialogue: int = 3,
+        summary_sentences: int = 3,
         claims_per_passage: int = 4,
         window_words: int = 96,
         heldout_fraction: float = 0.1,
@@ -114,6 +120,7 @@ class GroundednessPairs(DatasetSource):
             dialogues_per_split or {"train": 1500, "validation": 250, "test": 500}
         )
         self.facts_per_dialogue = facts_per_dialogue
+        self.summary_sentences = summary_sentences
         self.claims_per_passage = claims_per_passage
         self.window_words = window_words
         self.heldout_fraction = heldout_fraction
@@ -137,27 +144,82 @@ class GroundednessPairs(DatasetSource):
 
     def _dialogue_rows(self) -> dict[str, list[Row]]:
         rows: dict[str, list[Row]] = {split: [] for split in SPLITS}
-        train_services = set(read_schema(self.sgd_root / "train"))
-        for split, folder in (("train", "train"), ("validation", "dev"), ("test", "test")):
-            wanted = self.dialogues_per_split.get(split, 0)
-            if not wanted:
-                continue
-            schema = read_schema(self.sgd_root / folder)
-            dialogues = self._sample_dialogues(self.sgd_root / folder, wanted, split, train_services)
-            values = SlotValues()
-            values.add([d for _, _, d in dialogues])
-            facts = DialogueFacts(schema, values)
+        for split in SPLITS:
             origin = "sgd_unseen_services" if split == "test" else "sgd"
-            for path, number, dialogue in dialogues:
+            for path, number, dialogue, facts in self._dialogues(split):
                 rng = random.Random(f"{self.seed}:{dialogue.get('dialogue_id')}")
                 found = facts.claims(dialogue, rng)
                 for n, (claim, window, label, perturbation) in enumerate(self._fact_pairs(found, rng)):
+                    meta = {"origin": origin, "domain": "conversation", "perturbation": perturbation}
                     record = self._pair(
                         f"{self.name}:sgd:{found.dialogue_id}:{n}", claim, window, label, "sgd_schema_guided",
-                        {"origin": origin, "perturbation": perturbation, "services": found.services},
+                        meta | {"services": found.services},
                     )  # fmt: skip
                     rows[split].append(Row(record, str(path), number))
+                if split == "validation" and self.summary_sentences:
+                    rows[split] += self._summary_rows(found, path, number, rng)
         return rows
+
+    def _summary_rows(self, found: DialogueClaims, path: Path, number: int, rng: random.Random) -> list[Row]:
+        """The sentences of a dialogue's summary and of its unsupported twin, each with its evidence window;
+        ``meta["answer"]`` names the summary they belong to (judged as a whole: its weakest sentence decides)."""
+        made = summary(found, self.summary_sentences, rng)
+        if made is None:
+            return []
+        windows = [turn_window(found.turns, fact.turns, self.window_words, rng) for fact in made.facts]
+        if any(window is None for window in windows):
+            return []
+        rows = []
+        for version in (SUPPORTED, UNSUPPORTED):
+            answer = f"{self.name}:sgd_summary:{found.dialogue_id}:{version}"
+            for n, (sentence, window) in enumerate(
+                zip(made.sentences(version == SUPPORTED), windows, strict=True)
+            ):
+                wrong = version == UNSUPPORTED and n == made.wrong
+                meta = {"origin": "sgd_summaries", "domain": "conversation_summary", "answer": answer}
+                record = self._pair(
+                    f"{answer}:{n}", sentence, window, UNSUPPORTED if wrong else SUPPORTED, "sgd_schema_guided",
+                    meta | {"perturbation": made.perturbation if wrong else "none"},
+                )  # fmt: skip
+                rows.append(Row(record, str(path), number))
+        return rows
+
+    def summary_records(self, split: str, sentences: int = 3) -> list[Record]:
+        """Summaries of ``sentences`` facts of the SGD dialogues of ``split`` (the test split: unseen services)
+        judged against the whole transcript, as an auditor judges a summary of a call: per dialogue, a
+        supported summary and its twin with one fact perturbed (answer-level pairs)."""
+        records = []
+        for _, _, dialogue, facts in self._dialogues(split):
+            rng = random.Random(f"{self.seed}:summary:{dialogue.get('dialogue_id')}")
+            found = facts.claims(dialogue, rng)
+            made = summary(found, sentences, rng)
+            if made is None:
+                continue
+            transcript = "\n".join(found.turns)
+            for label in (SUPPORTED, UNSUPPORTED):
+                text = " ".join(made.sentences(label == SUPPORTED))
+                meta = {
+                    "origin": "sgd_summaries",
+                    "domain": "conversation_summary",
+                    "perturbation": "none" if label == SUPPORTED else made.perturbation,
+                }
+                record_id = f"{self.name}:sgd_summary:{found.dialogue_id}:{label}"
+                records.append(self._pair(record_id, text, transcript, label, "sgd_schema_guided", meta))
+        return records
+
+    def _dialogues(self, split: str) -> Iterator[tuple[Path, int, dict[str, Any], DialogueFacts]]:
+        """The SGD dialogues of ``split`` (``dialogues_per_split``; the test keeps unseen services only), each
+        with the fact writer of its split."""
+        wanted = self.dialogues_per_split.get(split, 0)
+        if self.sgd_root is None or not wanted:
+            return
+        folder = self.sgd_root / {"train": "train", "validation": "dev", "test": "test"}[split]
+        dialogues = self._sample_dialogues(folder, wanted, split, set(read_schema(self.sgd_root / "train")))
+        values = SlotValues()
+        values.add([d for _, _, d in dialogues])
+        facts = DialogueFacts(read_schema(folder), values)
+        for path, number, dialogue in dialogues:
+            yield path, number, dialogue, facts
 
     def _sample_dialogues(
         self, folder: Path, wanted: int, split: str, train_services: set[str]
@@ -232,7 +294,7 @@ class GroundednessPairs(DatasetSource):
                 for kind, (claim, label, perturbation) in enumerate(pairs):
                     record = self._pair(
                         f"{self.name}:{entry.id}:{number}:{kind}", claim, window, label, "knowledge_base",
-                        {"origin": entry.id.split(":")[0], "perturbation": perturbation},
+                        {"origin": entry.id.split(":")[0], "domain": "knowledge_base", "perturbation": perturbation},
                     )  # fmt: skip
                     rows[split].append(Row(record, str(origin), index + 1))
         return rows
@@ -275,7 +337,7 @@ class GroundednessPairs(DatasetSource):
             label = SUPPORTED if values["begin_label"] == BEGIN_SUPPORTED else UNSUPPORTED
             record = self._pair(
                 f"begin:{path.stem}:{number}", response, knowledge, label, "begin",
-                {"origin": f"begin_{values['data_source']}", "generator": values["model_name"]},
+                {"origin": f"begin_{values['data_source']}", "domain": "begin", "generator": values["model_name"]},
             )  # fmt: skip
             rows.append(Row(record, str(path), number))
         return rows

@@ -420,6 +420,34 @@ def joined(first: Fact, second: Fact, rng: random.Random) -> Fact:
     return Fact(join(first.text, second.text), first.turns | second.turns, twins, first.value or second.value)
 
 
+@dataclass
+class Summary:
+    """A summary of a dialogue in several of its facts (in the order of their turns), and its unsupported
+    twin: the same sentences with one fact's perturbed claim in place of the fact."""
+
+    facts: list[Fact]
+    wrong: int  # the fact the twin perturbs
+    twin: str
+    perturbation: str
+
+    def sentences(self, supported: bool) -> list[str]:
+        texts = [f.text for f in self.facts]
+        if not supported:
+            texts[self.wrong] = self.twin
+        return texts
+
+
+def summary(found: DialogueClaims, sentences: int, rng: random.Random) -> Summary | None:
+    """A :class:`Summary` of ``sentences`` facts of a dialogue; ``None`` when it has fewer facts."""
+    facts = list({f.text: f for f in found.facts if f.twins}.values())
+    if len(facts) < sentences:
+        return None
+    chosen = sorted(rng.sample(facts, sentences), key=lambda f: min(f.turns))
+    wrong = rng.randrange(sentences)
+    twin, perturbation = rng.choice(chosen[wrong].twins)
+    return Summary(chosen, wrong, twin, perturbation)
+
+
 def turn_window(turns: list[str], evidence: set[int], max_words: int, rng: random.Random) -> str | None:
     """Whole turns around the evidence turns up to ``max_words`` words, the evidence at a random place;
     ``None`` when the evidence turns alone do not fit."""
