@@ -55,6 +55,17 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
 
 
 @pytest.fixture(scope="session")
+def bot_defaults(tmp_path_factory: pytest.TempPathFactory):
+    """The reference bot's settings as ``csml serve`` composes them by default (conf/bot/base.yaml)."""
+    from csml.bot.settings import BotSettings
+
+    out = tmp_path_factory.mktemp("bot_defaults")
+    return BotSettings.from_config(
+        compose("serve", [f"paths.run_dir={out / 'runs'}", f"paths.output_dir={out / 'out'}"])
+    )
+
+
+@pytest.fixture(scope="session")
 def smoke_overrides() -> tuple[str, ...]:
     """A tiny real slice and a couple of optimiser steps: enough to exercise every stage of a run."""
     return (

@@ -14,8 +14,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from csml.bot.settings import Messages
-
 PASSWORD_QUESTION = "I forgot my password, how do I get back into my account?"
 DUE_AMOUNT_QUESTION = "My bill says I owe money, how much is due on my subscription?"
 UNANSWERABLE = "What is the capital of France?"
@@ -71,11 +69,11 @@ def test_chat_completion_answers_a_paraphrase_from_the_kb_with_contexts(bot) -> 
     assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + len(content.split())
 
 
-def test_unanswerable_question_abstains_and_offers_a_human(bot) -> None:
+def test_unanswerable_question_abstains_and_offers_a_human(bot, bot_defaults) -> None:
     client, _ = bot
     body = ask(client, UNANSWERABLE).json()
     ext = body["csml"]
-    assert body["choices"][0]["message"]["content"] == Messages().abstain
+    assert body["choices"][0]["message"]["content"] == bot_defaults.messages.abstain
     assert ext["abstained"] and not ext["escalated"]
     assert ext["confidence"] < ABSTAIN_THRESHOLD
     assert "talk_to_agent" in ext["suggested_actions"]
@@ -89,7 +87,7 @@ def test_asking_for_a_human_escalates(bot) -> None:
     assert ext["contexts"] == []
 
 
-def test_conversation_lifecycle_with_escalation(bot) -> None:
+def test_conversation_lifecycle_with_escalation(bot, bot_defaults) -> None:
     client, _ = bot
     created = client.post("/v1/conversations", json={"customer_id": "cust-7", "channel": "email"})
     assert created.status_code == 201
@@ -118,7 +116,7 @@ def test_conversation_lifecycle_with_escalation(bot) -> None:
     )
 
     after = client.post(f"/v1/conversations/{cid}/messages", json={"text": "Hello? Anyone there?"}).json()
-    assert after["text"] == Messages().handoff and after["escalated"]
+    assert after["text"] == bot_defaults.messages.handoff and after["escalated"]
 
     history = client.get(f"/v1/conversations/{cid}").json()
     assert [t["role"] for t in history["turns"]] == ["customer", "bot", "customer", "bot"]
@@ -154,11 +152,11 @@ def test_fabrication_at_rate_one_changes_an_amount_and_is_recorded(start_bot) ->
     assert (record["reply"], record["grounded_answer"]) == (content, grounded)
 
 
-def test_answering_the_unanswerable_is_logged_but_not_disclosed(start_bot) -> None:
+def test_answering_the_unanswerable_is_logged_but_not_disclosed(start_bot, bot_defaults) -> None:
     client, log = start_bot("bot.faults.answer_unanswerable_rate=1.0", "bot.faults.report_in_response=false")
     body = ask(client, UNANSWERABLE).json()
     ext = body["csml"]
-    assert body["choices"][0]["message"]["content"] == ext["contexts"][0] != Messages().abstain
+    assert body["choices"][0]["message"]["content"] == ext["contexts"][0] != bot_defaults.messages.abstain
     assert not ext["abstained"] and ext["corrupted"] is None and ext["corruptions"] is None
     [corruption] = logged(log)[body["id"]]["corruptions"]
     assert corruption["kind"] == "answered_unanswerable" and corruption["score"] < ABSTAIN_THRESHOLD

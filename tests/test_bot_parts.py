@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from csml.bot.fabrication import FABRICATION_KINDS, change_number, fabricate
 from csml.bot.faults import FaultInjector, malformed_body
 from csml.bot.retrieval import kb_hash
 from csml.bot.routing import HUMAN_REQUEST, Prediction, escalation_reason
-from csml.bot.settings import BotSettings, FaultSettings, RoutingSettings
+from csml.bot.settings import BotSettings
 from csml.config import config_dir, project_root
 from csml.knowledge import AbcdGuidelines, FaqFile
 
@@ -97,13 +98,14 @@ def test_faq_file_loads_dedupes_and_reports_bad_columns(tmp_path: Path) -> None:
         FaqFile(str(tmp_path / "absent.csv")).load()
 
 
-def test_fault_plans_follow_rates_and_seed() -> None:
+def test_fault_plans_follow_rates_and_seed(bot_defaults) -> None:
+    none = bot_defaults.faults
     always = FaultInjector(
-        FaultSettings(error_rate=1.0, fabricate_rate=1.0, latency_ms=5, latency_jitter_ms=10)
+        replace(none, error_rate=1.0, fabricate_rate=1.0, latency_ms=5, latency_jitter_ms=10)
     )
     plans = [always.draw() for _ in range(20)]
     assert all(p.error and p.fabricate and not p.malformed and 5 <= p.latency_ms <= 15 for p in plans)
-    half = [FaultInjector(FaultSettings(seed=3, fabricate_rate=0.5)) for _ in range(2)]
+    half = [FaultInjector(replace(none, seed=3, fabricate_rate=0.5)) for _ in range(2)]
     draws = [[h.draw() for _ in range(200)] for h in half]
     assert draws[0] == draws[1] and 60 < sum(p.fabricate for p in draws[0]) < 140
     body = b'{"choices": [{"message": {"content": "hello"}}]}'
@@ -112,7 +114,7 @@ def test_fault_plans_follow_rates_and_seed() -> None:
         and malformed_body(body, random.Random(0)) != body
     )
     with pytest.raises(ValueError, match="error_rate"):
-        FaultSettings(error_rate=1.5)
+        replace(none, error_rate=1.5)
 
 
 @pytest.mark.parametrize(
@@ -129,8 +131,8 @@ def test_human_requests(text: str, wanted: bool) -> None:
     assert bool(HUMAN_REQUEST.search(text)) is wanted
 
 
-def test_escalation_reasons() -> None:
-    rules = RoutingSettings(negative_threshold=0.8)
+def test_escalation_reasons(bot_defaults) -> None:
+    rules = replace(bot_defaults.routing, negative_threshold=0.8)
     assert escalation_reason("hi", Prediction("oos", 0.9), None, rules) == "out_of_scope"
     assert escalation_reason("hi", None, Prediction("negative", 0.95), rules) == "negative_sentiment"
     assert escalation_reason("hi", Prediction("refund", 0.9), Prediction("negative", 0.6), rules) is None
@@ -141,7 +143,8 @@ def test_bot_configs_compose_into_settings(make_cfg, bot: str) -> None:
     cfg = make_cfg(f"bot={bot}", config_name="serve")
     settings = BotSettings.from_config(cfg)
     assert settings.name.startswith("csml-") and 0 < settings.retrieval.abstain_threshold < 1
-    assert settings.faults == FaultSettings() and settings.routing.intent_model is None
+    rates = (settings.faults.error_rate, settings.faults.fabricate_rate, settings.faults.latency_ms)
+    assert rates == (0, 0, 0) and settings.routing.intent_model is None
     assert hasattr(settings.kb, "load") and settings.tracking_uri.startswith("sqlite:///")
 
 

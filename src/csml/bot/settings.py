@@ -1,8 +1,7 @@
 """Typed, validated settings of the reference bot, built from the composed ``serve`` config.
 
-``conf/bot/base.yaml`` holds and documents the defaults of ``csml serve``. Retrieval settings and request
-limits have no others: those keys must be in the config. Routing rules, messages and fault injection keep
-Python defaults (the same values: no faults, no models) for code that builds them directly.
+``conf/bot/base.yaml`` holds and documents the defaults of ``csml serve``; the dataclasses have none, so
+there is one place to read and change them (code and tests take them from the composed config).
 :meth:`BotSettings.from_config` turns the ``bot`` and ``tracking`` nodes into these dataclasses and rejects
 unknown and missing keys and out-of-range values with the config path at fault.
 """
@@ -38,23 +37,21 @@ class RetrievalSettings:
 class RoutingSettings:
     """Optional registry models (``models:/<name>@champion``; null = off) and escalation rules."""
 
-    intent_model: str | None = None
-    sentiment_model: str | None = None
-    oos_label: str = "oos"
-    negative_label: str = "negative"
-    negative_threshold: float = 0.8
-    human_request: bool = True
+    intent_model: str | None
+    sentiment_model: str | None
+    oos_label: str
+    negative_label: str
+    negative_threshold: float
+    human_request: bool
 
 
 @dataclass(frozen=True)
 class Messages:
     """What the bot says when it abstains, escalates, or a human already owns the conversation."""
 
-    abstain: str = (
-        "I'm sorry, I don't know the answer to that. Would you like me to connect you with a human agent?"
-    )
-    escalate: str = "I'm connecting you with a human agent who can help with this."
-    handoff: str = "A human agent has this conversation and will reply here."
+    abstain: str
+    escalate: str
+    handoff: str
 
 
 @dataclass(frozen=True)
@@ -75,15 +72,15 @@ class FaultSettings:
             it is always written to the reply log.
     """
 
-    seed: int = 0
-    latency_ms: float = 0.0
-    latency_jitter_ms: float = 0.0
-    error_rate: float = 0.0
-    malformed_rate: float = 0.0
-    fabricate_rate: float = 0.0
-    fabricate_kinds: tuple[str, ...] = FABRICATION_KINDS
-    answer_unanswerable_rate: float = 0.0
-    report_in_response: bool = True
+    seed: int
+    latency_ms: float
+    latency_jitter_ms: float
+    error_rate: float
+    malformed_rate: float
+    fabricate_rate: float
+    fabricate_kinds: tuple[str, ...]
+    answer_unanswerable_rate: float
+    report_in_response: bool
 
     def __post_init__(self) -> None:
         for name in ("error_rate", "malformed_rate", "fabricate_rate", "answer_unanswerable_rate"):
