@@ -176,10 +176,11 @@ def test_get_path_and_callable_adapter_errors() -> None:
 
 
 @pytest.mark.parametrize("target", sorted(p.stem for p in (ROOT / "conf" / "target").glob("*.yaml")))
-def test_target_configs_instantiate(target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hydra.utils import instantiate
-
+def test_target_configs_build_their_adapters(
+    target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from csml.audit.adapters import BotAdapter, HttpAdapter
+    from csml.audit.run import _build_target
     from csml.config import compose
 
     cfg = compose(
@@ -193,7 +194,7 @@ def test_target_configs_instantiate(target: str, tmp_path: Path, monkeypatch: py
     )
     monkeypatch.delenv("CSML_BOT_TOKEN", raising=False)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    adapter = instantiate(cfg.target)
+    adapter = _build_target(cfg.target)
     assert isinstance(adapter, BotAdapter) and adapter.identity()["url"] == "http://127.0.0.1:9"
     assert isinstance(adapter, HttpAdapter) and "Authorization" not in adapter._headers()
     monkeypatch.setenv("CSML_BOT_TOKEN", "s3cret")

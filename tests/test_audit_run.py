@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from csml.config import compose
 
@@ -248,3 +248,24 @@ def test_conversation_target_replays_history_in_one_session(bot: tuple[str, Path
     conversation = httpx.get(f"{url}/v1/conversations/{reply['raw']['conversation_id']}").json()
     customer_turns = [t["text"] for t in conversation["turns"] if t["role"] == "customer"]
     assert customer_turns == ["I forgot my password", sample.question]
+
+
+def test_target_adapter_is_a_registered_name_or_an_import_path(tmp_path: Path) -> None:
+    from csml.audit.adapters import CallableAdapter, HttpJsonAdapter
+    from csml.audit.errors import AuditConfigError
+    from csml.audit.run import _build_target
+
+    def target(*overrides: str):
+        return audit_cfg("http://127.0.0.1:9", tmp_path, "target=http_json", *overrides).target
+
+    assert isinstance(_build_target(target()), HttpJsonAdapter)
+    by_path = _build_target(
+        OmegaConf.create({"adapter": "csml.audit.adapters:CallableAdapter", "fn": "json:dumps", "name": "f"})
+    )
+    assert isinstance(by_path, CallableAdapter)
+    with pytest.raises(AuditConfigError, match=r"Did you mean 'http_json'\?"):
+        _build_target(target("target.adapter=http_jsn"))
+    with pytest.raises(AuditConfigError, match=r"not a csml\.audit\.adapters\.BotAdapter subclass"):
+        _build_target(OmegaConf.create({"adapter": "json:JSONDecoder"}))
+    with pytest.raises(AuditConfigError, match=r"cannot build the http_json adapter.*colour"):
+        _build_target(target("+target.colour=red"))

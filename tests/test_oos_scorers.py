@@ -53,7 +53,7 @@ def test_logit_scores_prefer_confident_in_scope_logits() -> None:
 
 
 def test_unknown_score_and_unfitted_scorer_give_clear_errors() -> None:
-    with pytest.raises(ValueError, match="did you mean 'mahalanobis'"):
+    with pytest.raises(ValueError, match="Did you mean 'mahalanobis'"):
         make_oos_scorer("mahalanobis_", LABELS, "oos")
     with pytest.raises(ValueError, match="bad parameters"):
         make_oos_scorer("knn", LABELS, "oos", {"kk": 3})

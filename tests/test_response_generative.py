@@ -190,6 +190,7 @@ def test_generative_pipeline_trains_scores_registers_and_serves_in_a_fresh_proce
         "trainer.enable_progress_bar=false",
         "trainer.accelerator=cpu",
         "evaluation.max_samples=6",
+        "evaluation.splits=[validation,test]",
         "tracking.registered_model_name=csml-generative-test",
         config_name="train_response",
     )
@@ -201,9 +202,14 @@ def test_generative_pipeline_trains_scores_registers_and_serves_in_a_fresh_proce
         assert 0.0 <= metrics[f"{prefix}response/placeholder_recall"] <= 1.0
         assert metrics[f"{prefix}response/mean_logprob"] <= 0.0
     assert metrics["test/pairs"] == 6.0
+    assert 0.0 <= metrics["val/response/rouge_l"] <= 1.0  # the classifiers' namespace: val/, test/
+    assert {k.split("/")[0] for k in metrics} == {"val", "test"}
     run = mlflow.MlflowClient().get_run(objects["run_id"])
     assert run.data.tags["csml.model_kind"] == "response_generative"
     assert "val/loss" in run.data.metrics and "train/loss" in run.data.metrics
+    assert json.loads((Path(cfg.paths.output_dir) / "evaluation/metrics.json").read_text()) == metrics
+    logged = mlflow.MlflowClient().list_artifacts(objects["run_id"], "checkpoints")
+    assert [Path(a.path).suffix for a in logged] == [".ckpt"]
     rows = [
         json.loads(line) for line in (Path(cfg.paths.output_dir) / "evaluation/test_generations.jsonl").open()
     ]

@@ -58,6 +58,7 @@ def test_train_retrieval_logs_metrics_and_registers_a_working_pyfunc(make_cfg, t
     assert run.data.tags["csml.model_kind"] == "response_retrieval"
     artifacts = {a.path for a in client.list_artifacts(objects["run_id"], "evaluation")}
     assert "evaluation/test_retrievals.jsonl" in artifacts
+    assert json.loads((Path(cfg.paths.output_dir) / "evaluation/metrics.json").read_text()) == metrics
     rows = [
         json.loads(line) for line in (Path(cfg.paths.output_dir) / "evaluation/test_retrievals.jsonl").open()
     ]

@@ -13,6 +13,7 @@ import pytest
 from mlflow import MlflowClient
 
 from csml.eval_model import eval_model
+from csml.scoring import Classifier
 from csml.train import train
 
 
@@ -140,6 +141,34 @@ def test_interrupted_run_resumes_from_last_checkpoint_into_same_mlflow_run(make_
     assert resumed["trainer"].global_step == 4
 
 
+def test_ctrl_c_during_training_exits_1_and_leaves_the_run_id_to_resume_into(
+    make_cfg, smoke_overrides, caplog
+) -> None:
+    """Lightning exits the process on Ctrl-C (status 1); the folder keeps the MLflow run id that
+    ``hydra.run.dir=<folder> ckpt_path=last`` resumes into."""
+    import signal
+
+    from lightning.pytorch.callbacks import Callback
+
+    class CtrlC(Callback):
+        def on_train_batch_start(self, *args: object) -> None:
+            raise KeyboardInterrupt
+
+    cfg = make_cfg("tracking.register=false", *smoke_overrides)
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            train(cfg, callbacks=[CtrlC()])
+    finally:
+        signal.signal(signal.SIGINT, handler)  # Lightning ignores further Ctrl-C while it shuts down
+    assert stopped.value.code == 1
+    run_id = json.loads((Path(cfg.paths.output_dir) / "mlflow_run.json").read_text())["run_id"]
+    run = MlflowClient(cfg.tracking.uri).get_run(run_id)
+    assert run.info.status == "FAILED" and "csml.status" not in run.data.tags
+    assert not (Path(cfg.paths.output_dir) / "model").exists()
+    assert f"hydra.run.dir={cfg.paths.output_dir} ckpt_path=last" in caplog.text
+
+
 def test_eval_scores_a_checkpoint(make_cfg, smoke_overrides, tmp_path) -> None:
     train_cfg = make_cfg("tracking.register=false", *smoke_overrides)
     metrics, objects = train(train_cfg)
@@ -175,6 +204,15 @@ def test_clinc150_run_chooses_an_oos_threshold_and_reports_oos_metrics(make_cfg,
     assert card["oos_label"] == "oos"
     assert card["oos_threshold"] == pytest.approx(metrics["test/oos_threshold"])
     assert card["oos_score"] == "mahalanobis" and (objects["model_dir"] / "oos_scorer.npz").is_file()
+
+    # csml eval refitting the same score on the same training split gets the scorer training saved.
+    datamodule = objects["datamodule"]
+    saved = Classifier.from_dir(objects["model_dir"])
+    refitted = saved.with_oos_scorer(
+        "mahalanobis", None, datamodule.splits["train"], datamodule.label_field, "oos"
+    )
+    texts = [r.text for r in datamodule.splits["test"]]
+    assert refitted.predict_scored(texts)[1] == pytest.approx(saved.predict_scored(texts)[1], rel=1e-4)
 
 
 def test_cli_reports_bad_data_with_file_row_and_field(tmp_path) -> None:

@@ -9,31 +9,63 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable
-from importlib import import_module
+from typing import NamedTuple
 
-COMMANDS: dict[str, tuple[str, str, str]] = {
-    "train": ("csml.train:train", "train", "fine-tune an intent or sentiment classifier and register it"),
-    "eval": ("csml.eval_model:eval_model", "eval", "score a registered model or checkpoint on a dataset"),
-    "promote": ("csml.promote:promote_command", "promote", "gate a version and move the champion alias"),
-    "serve": ("csml.bot.server:serve", "serve", "serve the reference customer-service bot over HTTP"),
-    "audit": ("csml.audit.run:audit_command", "audit", "audit a deployed chatbot and write a scorecard"),
-    "calibrate-judge": (
+from csml.registry import Registry, UnknownNameError, resolve
+
+
+class Command(NamedTuple):
+    """A subcommand: the function it runs (``"module:function"``, imported only when it runs), the Hydra
+    config it composes and its line in ``csml --help``."""
+
+    target: str
+    config_name: str
+    help: str
+
+
+COMMANDS: Registry[Command] = Registry("commands", "command", base=Command, plugins=False)
+"""The subcommands of ``csml``, in the order ``csml --help`` lists them."""
+COMMANDS.register(
+    "train",
+    Command("csml.train:train", "train", "fine-tune an intent or sentiment classifier and register it"),
+)
+COMMANDS.register(
+    "eval",
+    Command("csml.eval_model:eval_model", "eval", "score a registered model or checkpoint on a dataset"),
+)
+COMMANDS.register(
+    "promote",
+    Command("csml.promote:promote_command", "promote", "gate a version and move the champion alias"),
+)
+COMMANDS.register(
+    "serve", Command("csml.bot.server:serve", "serve", "serve the reference customer-service bot over HTTP")
+)
+COMMANDS.register(
+    "audit",
+    Command("csml.audit.run:audit_command", "audit", "audit a deployed chatbot and write a scorecard"),
+)
+COMMANDS.register(
+    "calibrate-judge",
+    Command(
         "csml.judge.calibrate_command:calibrate_judge_command",
         "calibrate_judge",
         "choose the groundedness judge's threshold on your own labelled replies",
     ),
-    "sweep": (
-        "csml.sweep.run:sweep_command",
-        "train",
-        "tune `csml train` with an Optuna study (hparams_search=)",
+)
+COMMANDS.register(
+    "sweep",
+    Command(
+        "csml.sweep.run:sweep_command", "train", "tune `csml train` with an Optuna study (hparams_search=)"
     ),
-    "train-response": (
+)
+COMMANDS.register(
+    "train-response",
+    Command(
         "csml.response.train:train_response",
         "train_response",
         "fine-tune a response model (retrieval bi-encoder or LoRA generator)",
     ),
-}
+)
 
 COMMAND_ENV = "CSML_COMMAND"
 
@@ -49,13 +81,8 @@ Each command is a Hydra app: `csml <command> --help` lists its config groups and
 
 def _usage() -> str:
     width = max(map(len, COMMANDS))
-    lines = "\n".join(f"  {name:<{width}}  {help_}" for name, (_, _, help_) in COMMANDS.items())
+    lines = "\n".join(f"  {name:<{width}}  {command.help}" for name, command in COMMANDS.items())
     return USAGE.format(commands=lines)
-
-
-def _load(target: str) -> Callable:
-    module, _, name = target.partition(":")
-    return getattr(import_module(module), name)
 
 
 def run_command(name: str, argv: list[str]) -> None:
@@ -75,7 +102,7 @@ def run_command(name: str, argv: list[str]) -> None:
     @hydra.main(config_path=str(config_dir()), config_name=config_name, version_base="1.3")
     def app(cfg: DictConfig) -> None:
         try:
-            _load(target)(cfg)
+            resolve(target)(cfg)
         except (DataValidationError, FileNotFoundError) as error:
             logging.getLogger("csml").error("%s", error)
             sys.exit(2)
@@ -101,7 +128,9 @@ def _check_experiments(name: str, argv: list[str]) -> None:
             continue
         for choice in value.split(","):  # a --multirun sweep lists several
             wanted = experiment_command(choice)
-            if wanted is None or (wanted in COMMANDS and COMMANDS[wanted][1] == COMMANDS[name][1]):
+            if wanted is None or (
+                wanted in COMMANDS and COMMANDS[wanted].config_name == COMMANDS[name].config_name
+            ):
                 continue
             if wanted in COMMANDS:
                 error = f"is for `csml {wanted}`, not `csml {name}`: run `csml {wanted} experiment={choice}`"
@@ -140,12 +169,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"csml {__version__}")
         return
     name, rest = argv[0], argv[1:]
-    if name not in COMMANDS:
-        import difflib
-
-        close = difflib.get_close_matches(name, COMMANDS, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
-        print(f"csml: unknown command '{name}'.{hint}\n\n{_usage()}", file=sys.stderr)
+    try:
+        COMMANDS[name]
+    except UnknownNameError as error:
+        print(f"csml: {error}\n\n{_usage()}", file=sys.stderr)
         sys.exit(2)
     run_command(name, rest)
 

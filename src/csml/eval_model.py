@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from omegaconf import DictConfig
 
 from csml.config import apply_offline_env
-
-if TYPE_CHECKING:
-    from csml.data.splits import DatasetSplits
-    from csml.evaluation import Evaluation
+from csml.pipeline.results import log_classifier_evaluation
+from csml.pipeline.runs import RUN_ID_FILE, git_commit
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +24,7 @@ def eval_model(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     from hydra.utils import instantiate
 
     from csml.scoring import Classifier, score_splits
-    from csml.tracking.runs import log_config, mlflow_run, setup_tracking
-    from csml.train import git_commit
+    from csml.tracking.runs import log_config, log_dataset_identity, mlflow_run, setup_tracking
 
     apply_offline_env(cfg.offline)
     if (cfg.model_uri is None) == (cfg.ckpt_path is None):
@@ -70,25 +67,9 @@ def eval_model(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         "csml.evaluated_model": str(cfg.model_uri or cfg.ckpt_path),
         "csml.git_commit": git_commit(),
     }
-    with mlflow_run(
-        cfg.tracking, cfg.get("run_name"), output_dir / "mlflow_run.json", tags, resume=False
-    ) as run:
+    with mlflow_run(cfg.tracking, cfg.get("run_name"), output_dir / RUN_ID_FILE, tags, resume=False) as run:
         log_config(cfg)
-        log_evaluation(evaluation, splits, output_dir / "evaluation")
+        log_dataset_identity(splits.identity())
+        log_classifier_evaluation(evaluation, output_dir / "evaluation")
         log.info("metrics: %s", {k: round(v, 4) for k, v in evaluation.metrics.items() if k.count("/") == 1})
         return evaluation.metrics, {"run_id": run.info.run_id, "evaluation": evaluation}
-
-
-def log_evaluation(evaluation: Evaluation, splits: DatasetSplits, out_dir: Path) -> None:
-    """Logs a scored evaluation to the active MLflow run: the dataset identity, the metrics, and the reports
-    and plots of :func:`csml.evaluation.write_reports` (written under ``out_dir``, logged under
-    ``evaluation/``). Shared by ``csml eval`` and ``csml promote``."""
-    import mlflow
-
-    from csml.evaluation import write_reports
-    from csml.tracking.runs import log_dataset_identity
-
-    log_dataset_identity(splits.identity())
-    mlflow.log_metrics(evaluation.metrics)
-    for path in write_reports(evaluation, out_dir):
-        mlflow.log_artifact(str(path), "evaluation")

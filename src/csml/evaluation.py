@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from csml.data.splits import metric_prefix
 from csml.records import Record
 
 
@@ -246,7 +247,7 @@ def evaluate(
         labels, label_field, oos_label, rule.oos_threshold, oos_score, rule.decision_threshold
     )
     for split, (records, probs) in probs_by_split.items():
-        prefix = "val" if split == "validation" else split
+        prefix = metric_prefix(split)
         y_true = label_indices(records, label_field, labels)
         scores = None if oos_scores_by_split is None else oos_scores_by_split[split]
         y_pred = rule.predict(probs, scores)

@@ -294,9 +294,9 @@ def promote(cfg: DictConfig) -> Decision:
     import mlflow
     from hydra.utils import instantiate
 
+    from csml.pipeline.runs import git_commit
     from csml.tracking import registry
     from csml.tracking.runs import log_config, log_dataset_identity, setup_tracking
-    from csml.train import git_commit
 
     apply_offline_env(cfg.offline)
     if not cfg.get("model_name"):
@@ -390,8 +390,9 @@ def _score(
     and that run."""
     import mlflow
 
-    from csml.eval_model import log_evaluation
+    from csml.pipeline.results import log_classifier_evaluation
     from csml.scoring import Classifier, ScoringError, score_splits
+    from csml.tracking.runs import log_dataset_identity
 
     uri = f"models:/{cfg.model_name}/{version}"
     try:
@@ -411,7 +412,8 @@ def _score(
         experiment_id=experiment_id, run_name=f"{role} v{version}", nested=True, tags=tags
     ) as run:
         out_dir = Path(cfg.paths.output_dir) / "evaluation" / f"{role}_v{version}"
-        log_evaluation(evaluation, splits, out_dir)
+        log_dataset_identity(splits.identity())
+        log_classifier_evaluation(evaluation, out_dir)
     return evaluation.metrics, run.info.run_id
 
 

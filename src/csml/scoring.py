@@ -13,7 +13,7 @@ talk to it); both go through :meth:`Classifier.predict_scored` and the same
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -141,14 +141,13 @@ class Classifier:
         oos_label: str | None,
     ) -> Classifier:
         """This classifier with another OOS score (``evaluation.oos_score`` of ``csml eval``), fitted on the
-        ``train`` records when it needs training features. Its OOS threshold becomes ``"auto"``: the card's
-        is on the scale of the score saved with the model."""
-        from csml.models.components.oos_scorers import make_oos_scorer
+        ``train`` records by :func:`fit_oos_scorer`. Its OOS threshold becomes ``"auto"``: the card's is on
+        the scale of the score saved with the model."""
 
-        scorer = make_oos_scorer(name, self.labels, oos_label, params)
-        if scorer.fitted_from_features:
-            features, _ = self.net.encode_texts(self.tokenizer, [r.text for r in train], self.max_length)
-            scorer.fit(features, label_indices(train, label_field, self.labels))
+        def features() -> np.ndarray:
+            return self.net.encode_texts(self.tokenizer, [r.text for r in train], self.max_length)[0]
+
+        scorer = fit_oos_scorer(name, params, self.labels, oos_label, train, label_field, features)
         return replace(self, oos_scorer=scorer, oos_threshold=AUTO)
 
     def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
@@ -214,6 +213,41 @@ class Classifier:
                 f"the model predicts {trained_on} labels and cannot be scored on {splits.name} ({what}); pass "
                 "the data= config it was trained for"
             )
+
+
+def fit_oos_scorer(
+    name: str,
+    params: dict[str, Any] | None,
+    labels: list[str],
+    oos_label: str | None,
+    train: Sequence[Record],
+    label_field: str,
+    train_features: Callable[[], np.ndarray],
+) -> OOSScorer:
+    """The OOS scorer called ``name`` for a classifier with ``labels``, fitted on its training data when it
+    needs training features (Mahalanobis, kNN); the one way ``csml train`` and ``csml eval`` build it.
+
+    Args:
+        name: The score (``evaluation.oos_score``), as
+            :func:`~csml.models.components.oos_scorers.make_oos_scorer` knows it.
+        params: Its parameters (``evaluation.oos_score_params``).
+        labels: The classifier's labels, in the order of its outputs.
+        oos_label: The out-of-scope label, whose training rows the scorer leaves out.
+        train: The training records.
+        label_field: The field of ``train`` that holds the labels.
+        train_features: Computes the classifier's pooled features of ``train``, in order, shape
+            (len(train), hidden_size); called only for a scorer fitted from features.
+
+    Raises:
+        ValueError: An unknown score or bad parameters (see
+            :func:`~csml.models.components.oos_scorers.make_oos_scorer`).
+    """
+    from csml.models.components.oos_scorers import make_oos_scorer
+
+    scorer = make_oos_scorer(name, labels, oos_label, params)
+    if scorer.fitted_from_features:
+        scorer.fit(train_features(), label_indices(train, label_field, labels))
+    return scorer
 
 
 def score_splits(

@@ -13,6 +13,10 @@ bot's misbehaviour -- timeouts, HTTP errors, unreadable JSON and empty answers c
 - :class:`ConversationAdapter`: the reference bot's conversation API (a session per sample, multi-turn).
 - :class:`CallableAdapter`: an in-process Python function (a model under development, a test double).
 
+A target config names its adapter in :data:`ADAPTERS` (``adapter: openai_chat``) or by import path
+(``adapter: my_bots.adapters:MyAdapter``); other distributions add adapters through the entry-point group
+``csml.bot_adapters``.
+
 HTTP adapters share timeouts, retries with exponential backoff on 5xx and timeouts, bounded concurrency
 and a simple rate limit (:class:`HttpAdapter`).
 """
@@ -30,6 +34,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
+from csml.registry import Registry, resolve
 from csml.schemas import BotReply
 
 Messages = list[dict[str, str]]
@@ -61,6 +66,11 @@ class BotAdapter(ABC):
     async def aclose(self) -> None:
         """Releases connections; called once after the audit."""
         return None
+
+
+ADAPTERS: Registry[type[BotAdapter]] = Registry("bot_adapters", "bot adapter", base=BotAdapter)
+"""Bot adapters by the name a target config gives in ``adapter:`` (plugins: entry-point group
+``csml.bot_adapters``)."""
 
 
 def get_path(payload: Any, path: str | None) -> Any:
@@ -242,6 +252,7 @@ class HttpAdapter(BotAdapter):
 _ENV_REF = re.compile(r"\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+@ADAPTERS.register("openai_chat")
 class OpenAIChatAdapter(HttpAdapter):
     """An OpenAI-compatible chat completions API (``POST <url>/v1/chat/completions``).
 
@@ -297,6 +308,7 @@ class OpenAIChatAdapter(HttpAdapter):
         )
 
 
+@ADAPTERS.register("http_json")
 class HttpJsonAdapter(HttpAdapter):
     """A bot with its own HTTP/JSON API, described entirely in config.
 
@@ -375,6 +387,7 @@ class HttpJsonAdapter(HttpAdapter):
         )
 
 
+@ADAPTERS.register("conversation")
 class ConversationAdapter(HttpAdapter):
     """The reference bot's conversation API: a session per sample, earlier turns replayed, then the question.
 
@@ -441,6 +454,7 @@ def _plain(node: Any) -> Any:
     return node
 
 
+@ADAPTERS.register("callable")
 class CallableAdapter(BotAdapter):
     """An in-process bot: a function (sync or async) from messages to a reply.
 
@@ -454,10 +468,7 @@ class CallableAdapter(BotAdapter):
 
     def __init__(self, fn: Callable[[Messages], Any] | str, name: str | None = None) -> None:
         if isinstance(fn, str):
-            from importlib import import_module
-
-            module, _, attr = fn.partition(":")
-            fn = getattr(import_module(module), attr)
+            fn = resolve(fn)
         self.fn = fn
         super().__init__(name or getattr(fn, "__qualname__", "callable"))
 

@@ -18,10 +18,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from csml.audit.errors import AuditConfigError
+from csml.pipeline.runs import RUN_ID_FILE
 
 log = logging.getLogger(__name__)
-
-RUN_ID_FILE = "mlflow_run.json"
 
 
 def audit(cfg: DictConfig, adapter: Any = None) -> tuple[dict[str, Any], dict[str, Path]]:
@@ -29,7 +28,7 @@ def audit(cfg: DictConfig, adapter: Any = None) -> tuple[dict[str, Any], dict[st
 
     Args:
         cfg: The composed ``conf/audit.yaml``.
-        adapter: A :class:`csml.audit.adapters.BotAdapter` to use instead of instantiating ``cfg.target``
+        adapter: A :class:`csml.audit.adapters.BotAdapter` to use instead of building ``cfg.target``
             (an in-process bot, a counting wrapper in tests).
 
     Raises:
@@ -113,20 +112,32 @@ def audit(cfg: DictConfig, adapter: Any = None) -> tuple[dict[str, Any], dict[st
 
 
 def _build_target(target: DictConfig | None) -> Any:
-    from hydra.errors import InstantiationException
-    from hydra.utils import instantiate
-
-    from csml.audit.adapters import BotAdapter
+    """The adapter a target config names in ``adapter:`` (a name of
+    :data:`~csml.audit.adapters.ADAPTERS` or a ``module:Class`` reference), built with the config's
+    other keys."""
+    from csml.audit.adapters import ADAPTERS, BotAdapter
+    from csml.registry import UnknownNameError, resolve
 
     if target is None:
         raise AuditConfigError("no bot to audit: choose one with target=<name> (conf/target/)")
+    params = OmegaConf.to_container(target, resolve=True)
+    assert isinstance(params, dict)
+    kind = params.pop("adapter", None)
+    if not isinstance(kind, str):
+        raise AuditConfigError(
+            f"target.adapter: name the adapter ({', '.join(ADAPTERS.names())}, or module:Class of a "
+            "csml.audit.adapters.BotAdapter subclass)"
+        )
     try:
-        adapter = instantiate(target)
-    except InstantiationException as error:
-        raise AuditConfigError(f"target: cannot build the adapter ({error})") from None
-    if not isinstance(adapter, BotAdapter):
-        raise AuditConfigError(f"target: {type(adapter).__name__} is not a csml.audit.adapters.BotAdapter")
-    return adapter
+        adapter_class = resolve(kind) if ":" in kind else ADAPTERS[kind]
+    except (UnknownNameError, ImportError, AttributeError, TypeError) as error:
+        raise AuditConfigError(f"target.adapter: {error}") from None
+    if not (isinstance(adapter_class, type) and issubclass(adapter_class, BotAdapter)):
+        raise AuditConfigError(f"target.adapter: {kind} is not a csml.audit.adapters.BotAdapter subclass")
+    try:
+        return adapter_class(**params)
+    except (TypeError, ValueError) as error:
+        raise AuditConfigError(f"target: cannot build the {kind} adapter ({error})") from None
 
 
 def _kb_texts(kb: DictConfig | None) -> list[str]:

@@ -130,7 +130,7 @@ def environment() -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
     from csml import __version__
-    from csml.train import git_commit
+    from csml.pipeline.runs import git_commit
 
     packages = {}
     for name in ("httpx", "numpy", "sentence-transformers", "torch", "mlflow", "hydra-core"):

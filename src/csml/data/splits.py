@@ -12,6 +12,11 @@ from csml.records import Record
 SPLITS = ("train", "validation", "test")
 
 
+def metric_prefix(split: str) -> str:
+    """The namespace of a split's metrics, the same for every model: ``train``, ``val``, ``test``."""
+    return "val" if split == "validation" else split
+
+
 class DataValidationError(ValueError):
     """Bad input data, located precisely enough to fix: file, row, field, expected vs found."""
 

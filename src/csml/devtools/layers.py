@@ -24,8 +24,8 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    # The package root (version), locating and composing conf/, the shared record schema.
-    ("foundations", ("csml", "config", "records")),
+    # The package root (version), locating and composing conf/, the shared record schema, named registries.
+    ("foundations", ("csml", "config", "records", "registry")),
     # Datasets, knowledge bases, metric functions, networks (encoders, OOS scorers), the types of a
     # conversation with a bot: each knows only the foundations.
     ("building blocks", ("data", "knowledge", "metrics", "models", "schemas")),
@@ -35,12 +35,14 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("scoring", ("scoring",)),
     # MLflow runs, registry, descriptions and pyfunc flavours.
     ("tracking", ("tracking",)),
-    # The classifier pipeline, and the toolkit every other pipeline uses (run opening, fitting, logging).
-    ("training toolkit", ("train",)),
-    # Pipelines built on the toolkit: scoring a model, the judge, response models, sweeps.
-    ("pipelines", ("eval_model", "judge", "response", "sweep")),
-    # The reference bot, the auditor (which must not share code with the bot it audits), promotion.
-    ("applications", ("audit", "bot", "promote")),
+    # The toolkit the pipelines are built from: opening and resuming runs, provenance, fitting, logging
+    # evaluations and models.
+    ("training toolkit", ("pipeline",)),
+    # Pipelines built on the toolkit: the classifier, scoring a model, the judge, response models.
+    ("pipelines", ("eval_model", "judge", "response", "train")),
+    # The reference bot, the auditor (which must not share code with the bot it audits), promotion, and
+    # sweeps (Optuna studies whose trials run the classifier pipeline).
+    ("applications", ("audit", "bot", "promote", "sweep")),
     # The command line, the team stack, these checks.
     ("entry points", ("cli", "devtools", "team")),
     ("python -m csml", ("__main__",)),

@@ -15,8 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from csml.judge.calibration import Calibration
-
-RUN_ID_FILE = "mlflow_run.json"
+from csml.pipeline.runs import RUN_ID_FILE, git_commit
 
 
 def calibrate_judge(cfg: DictConfig) -> tuple[Calibration, dict[str, Any]]:
@@ -63,7 +62,6 @@ def _log_to_mlflow(cfg: DictConfig, calibration: Calibration, path: Path) -> str
     import mlflow
 
     from csml.tracking.runs import log_config, mlflow_run
-    from csml.train import git_commit
 
     tags = {
         "csml.task": "calibrate_judge",

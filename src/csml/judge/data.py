@@ -106,9 +106,8 @@ class GroundednessPairs(DatasetSource):
         **base: Any,
     ) -> None:
         super().__init__(**base)
-        unknown = sorted(set(perturbations) - set(PERTURBATIONS))
-        if unknown:
-            raise ValueError(f"unknown perturbation(s) {unknown}; expected some of {sorted(PERTURBATIONS)}")
+        for name in perturbations:
+            PERTURBATIONS[name]  # an unknown name raises UnknownNameError, a ValueError naming the closest
         if not knowledge_bases and begin_root is None and sgd_root is None:
             raise ValueError("GroundednessPairs needs knowledge_bases, begin_root or sgd_root")
         self.knowledge_bases = list(knowledge_bases)

@@ -21,7 +21,13 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from csml.registry import Registry
+
 Perturbation = Callable[[str, random.Random, "PerturbationPool"], "str | None"]
+
+PERTURBATIONS: Registry[Perturbation] = Registry("perturbations", "perturbation", plugins=False)
+"""The perturbations by name, in the order training data uses them (no plugins: the judge's training data
+must not depend on what else is installed)."""
 
 
 @dataclass
@@ -37,6 +43,7 @@ _NUMBER_WORDS = ["one", "two", "three", "four", "five", "six", "seven", "eight",
 _NUMBER_WORD = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
 
 
+@PERTURBATIONS.register("number")
 def swap_number(claim: str, rng: random.Random, pool: PerturbationPool) -> str | None:
     spans = [(m.start(), m.end(), m.group(0)) for m in _NUMBER.finditer(claim)]
     spans += [(m.start(), m.end(), m.group(0)) for m in _NUMBER_WORD.finditer(claim)]
@@ -74,6 +81,7 @@ _UNITS = [
 ]  # fmt: skip
 
 
+@PERTURBATIONS.register("unit")
 def swap_unit(claim: str, rng: random.Random, pool: PerturbationPool) -> str | None:
     found = [(m, group) for group in _UNITS for m in re.finditer(r"\b(" + "|".join(group) + r")\b", claim)]
     if not found:
@@ -103,6 +111,7 @@ _CONTRACTIONS = {
 }  # fmt: skip
 
 
+@PERTURBATIONS.register("negation")
 def negate(claim: str, rng: random.Random, pool: PerturbationPool) -> str | None:
     for pattern, replacement in _NEGATIONS:
         match = re.search(pattern, claim, flags=re.IGNORECASE)
@@ -123,6 +132,7 @@ def entities(text: str) -> list[str]:
     return [m.group(1) for m in _ENTITY.finditer(text)]
 
 
+@PERTURBATIONS.register("entity")
 def swap_entity(claim: str, rng: random.Random, pool: PerturbationPool) -> str | None:
     found = list(_ENTITY.finditer(claim))
     candidates = [e for e in pool.entities if e not in claim]
@@ -132,6 +142,7 @@ def swap_entity(claim: str, rng: random.Random, pool: PerturbationPool) -> str |
     return claim[: match.start(1)] + rng.choice(candidates) + claim[match.end(1) :]
 
 
+@PERTURBATIONS.register("other_passage")
 def other_passage(claim: str, rng: random.Random, pool: PerturbationPool) -> str | None:
     candidates = [s for s in pool.similar_sentences if s != claim]
     return rng.choice(candidates) if candidates else None
@@ -153,6 +164,7 @@ _INVENTED = [
 ]
 
 
+@PERTURBATIONS.register("invented_policy")
 def invented_policy(claim: str, rng: random.Random, pool: PerturbationPool) -> str | None:
     template = rng.choice(_INVENTED)
     clause = template.format(n=rng.randint(2, 90), month=rng.choice(_UNITS[4]), year=rng.randint(2010, 2024))
@@ -170,6 +182,7 @@ _ANTONYMS = [
 ]  # fmt: skip
 
 
+@PERTURBATIONS.register("antonym")
 def antonym(claim: str, rng: random.Random, pool: PerturbationPool) -> str | None:
     """One word becomes its opposite (before -> after, minimum -> maximum, approved -> declined)."""
     pairs = [(a, b) for a, b in _ANTONYMS] + [(b, a) for a, b in _ANTONYMS]
@@ -179,17 +192,6 @@ def antonym(claim: str, rng: random.Random, pool: PerturbationPool) -> str | Non
     match, other = rng.choice(found)
     other = other.capitalize() if match.group(0)[0].isupper() else other
     return claim[: match.start()] + other + claim[match.end() :]
-
-
-PERTURBATIONS: dict[str, Perturbation] = {
-    "number": swap_number,
-    "unit": swap_unit,
-    "negation": negate,
-    "entity": swap_entity,
-    "other_passage": other_passage,
-    "invented_policy": invented_policy,
-    "antonym": antonym,
-}
 
 
 def perturb(

@@ -7,12 +7,19 @@ models go to :func:`csml.response.generative.train.train_generative`.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
-from csml.config import apply_offline_env
+from csml.pipeline.fitting import fit, load_best_weights, setup_pipeline
+from csml.pipeline.results import (
+    log_best_checkpoint,
+    log_evaluation_metrics,
+    log_samples,
+    logged_model_result,
+    registered_name,
+)
+from csml.pipeline.runs import tracked_run
 from csml.response.embedding import CachedEmbedder
 
 log = logging.getLogger(__name__)
@@ -108,36 +115,24 @@ def evaluate_split(
 def train_retrieval(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Fits ``cfg.response_model`` on ``cfg.response_data``, evaluates it and its untuned backbone, tracks it.
 
-    Metrics: ``<split>/recall_at_<k>``, ``<split>/mrr`` and ``<split>/response/<metric>`` of the fine-tuned model,
-    the same under ``<split>/baseline/`` for the untuned backbone. Each split is ranked against its own
-    responses (held out from training by the group split).
+    Metrics, under each evaluated split's namespace (``val/``, ``test/``): ``recall_at_<k>``, ``mrr`` and
+    ``response/<metric>`` of the fine-tuned model, the same under ``baseline/`` for the untuned backbone
+    (``test/baseline/mrr``), and ``bank_size``. Each split is ranked against its own responses (held out
+    from training by the group split).
 
     Returns:
         The metrics and the objects built (datamodule, model, trainer, run id, model folder, index,
         registered model version).
     """
-    import lightning as L
-    import mlflow
     from hydra.utils import instantiate
     from transformers import AutoTokenizer
 
+    from csml.data.splits import metric_prefix
     from csml.response.components.bi_encoder import BiEncoder
     from csml.response.index import ResponseIndex
     from csml.response.pyfunc import log_response_model
-    from csml.train import (
-        fit,
-        load_best_weights,
-        log_evaluation,
-        log_samples,
-        logged_model_result,
-        resolve_checkpoint,
-        tracked_run,
-    )
 
-    apply_offline_env(cfg.offline)
-    L.seed_everything(cfg.seed, workers=True)
-    output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    output_dir, ckpt_path = setup_pipeline(cfg)
     backbone = str(cfg.response_model.backbone)
 
     tokenizer = AutoTokenizer.from_pretrained(backbone)
@@ -154,12 +149,7 @@ def train_retrieval(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     model = instantiate(cfg.response_model)
 
     with tracked_run(cfg, output_dir, "response_retrieval", identity) as run:
-        trainer = fit(
-            cfg, model, datamodule, run.info.run_id, resolve_checkpoint(cfg.get("ckpt_path"), output_dir)
-        )
-        if trainer.interrupted:
-            mlflow.set_tag("csml.status", "interrupted")
-            return {}, {"run_id": run.info.run_id, "trainer": trainer}
+        trainer = fit(cfg, model, datamodule, run.info.run_id, ckpt_path)
         best = load_best_weights(trainer, model)
         net = model.net.cpu().eval()
         baseline = BiEncoder.from_pretrained(backbone).eval()
@@ -177,15 +167,17 @@ def train_retrieval(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         evaluation_dir = output_dir / "evaluation"
         evaluation_dir.mkdir(parents=True, exist_ok=True)
         for split in evaluation.splits:
+            namespace = metric_prefix(split)
             per_encoder, samples = evaluate_split(
                 splits[split], encoders, list(evaluation.ks), int(evaluation.top_k), similarity
             )
             for name, values in per_encoder.items():
-                prefix = split if name == "model" else f"{split}/{name}"
+                prefix = namespace if name == "model" else f"{namespace}/{name}"
                 metrics.update({f"{prefix}/{key}": value for key, value in values.items()})
-            metrics[f"{split}/bank_size"] = float(len({r.response for r in splits[split]}))
+            metrics[f"{namespace}/bank_size"] = float(len({r.response for r in splits[split]}))
             log_samples(evaluation_dir / f"{split}_retrievals.jsonl", samples)
-        log_evaluation(metrics, evaluation_dir, best)
+        log_evaluation_metrics(metrics, evaluation_dir)
+        log_best_checkpoint(best)
 
         bank = splits.responses()
         split_of = {r.response: split for split in ("train", "validation", "test") for r in splits[split]}
@@ -204,7 +196,7 @@ def train_retrieval(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         model_dir = net.save(output_dir / "model", tokenizer, card)
         index.save(model_dir / "index")
         examples = [r.text for r in splits["test"][:3]]
-        registered = cfg.tracking.registered_model_name if cfg.tracking.register else None
+        registered = registered_name(cfg.tracking)
         info = log_response_model(model_dir, examples, registered)
         headline = {k: v for k, v in metrics.items() if k.startswith("test/") and "response/" not in k}
         return metrics, logged_model_result(

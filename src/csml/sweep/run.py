@@ -127,8 +127,9 @@ def run_trial(
     import optuna
     from mlflow import MlflowClient
 
+    from csml.pipeline.runs import RUN_ID_FILE
     from csml.sweep.pruning import OptunaPruning
-    from csml.train import RUN_ID_FILE, train
+    from csml.train import train
 
     trial_dir = study_dir / f"trial_{trial.number:04d}"
     cfg = compose(

@@ -74,7 +74,7 @@ class Provenance:
     @property
     def headline_metrics(self) -> dict[str, float]:
         """The run's ``test/<metric>`` values (``val/…`` where there is no test split), sorted by name."""
-        for split in ("test/", "val/", "validation/"):
+        for split in ("test/", "val/"):
             found = {k: v for k, v in self.metrics.items() if k.startswith(split) and k.count("/") == 1}
             if found:
                 return dict(sorted(found.items())[:MAX_METRICS])

@@ -19,7 +19,6 @@ from csml.audit.metrics.base import (
     Metric,
     abstained,
     build_metric,
-    register,
     sentences,
 )
 from csml.audit.metrics.escalation import EscalationRecall, FalseEscalationRate, escalated
@@ -73,7 +72,6 @@ __all__ = [
     "abstained",
     "build_metric",
     "escalated",
-    "register",
     "sentences",
     "token_f1",
 ]

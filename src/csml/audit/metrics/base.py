@@ -5,12 +5,12 @@ Each metric scores one (sample, reply) pair to a :class:`csml.schemas.MetricResu
 reason for it, or ``value=None`` when the metric does not apply: an unanswerable question for correctness,
 a failed request for groundedness) and aggregates the per-sample results to the suite-level figure gated
 on.
-Register a metric with :func:`register`; suites name metrics by their registry name.
+Register a metric class with ``@METRICS.register()`` (under its ``name``); suites name metrics by it, and
+other distributions add metrics through the entry-point group ``csml.audit_metrics`` (:mod:`csml.registry`).
 """
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import re
 from abc import ABC, abstractmethod
@@ -22,6 +22,7 @@ import numpy as np
 from csml.audit.errors import AuditConfigError
 from csml.audit.suite import MetricSpec
 from csml.models.encoder import Embedder
+from csml.registry import Registry, UnknownNameError
 from csml.schemas import AuditSample, BotReply, MetricResult
 
 
@@ -68,17 +69,8 @@ class Metric(ABC):
         return value >= self.threshold if self.direction == "higher" else value <= self.threshold
 
 
-METRICS: dict[str, type[Metric]] = {}
-
-
-def register(cls: type[Metric]) -> type[Metric]:
-    """Class decorator adding a metric to :data:`METRICS` under ``cls.name``."""
-    if not (isinstance(cls, type) and issubclass(cls, Metric)):
-        raise TypeError(f"{cls!r} is not a Metric subclass")
-    if cls.name in METRICS:
-        raise ValueError(f"metric name {cls.name!r} is already registered by {METRICS[cls.name].__name__}")
-    METRICS[cls.name] = cls
-    return cls
+METRICS: Registry[type[Metric]] = Registry("audit_metrics", "audit metric", base=Metric)
+"""Metric classes by name (entry-point group ``csml.audit_metrics``)."""
 
 
 def build_metric(spec: MetricSpec, embedder: Callable[[], Embedder], **context: Any) -> Metric:
@@ -87,11 +79,10 @@ def build_metric(spec: MetricSpec, embedder: Callable[[], Embedder], **context: 
     Raises:
         AuditConfigError: unknown metric (with the closest name) or bad params.
     """
-    if spec.name not in METRICS:
-        close = difflib.get_close_matches(spec.name, METRICS, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise AuditConfigError(f"unknown metric {spec.name!r}.{hint} Known: {sorted(METRICS)}")
-    cls = METRICS[spec.name]
+    try:
+        cls = METRICS[spec.name]
+    except UnknownNameError as error:
+        raise AuditConfigError(str(error)) from None
     kwargs: dict[str, Any] = dict(spec.params)
     if cls.needs_embedder:
         kwargs["embedder"] = embedder()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from csml.audit.metrics.base import Metric, register
+from csml.audit.metrics.base import METRICS, Metric
 from csml.schemas import AuditSample, BotReply, MetricResult
 
 
@@ -36,7 +36,7 @@ class EscalationMetric(Metric):
         return escalated(reply, self.patterns)
 
 
-@register
+@METRICS.register()
 class EscalationRecall(EscalationMetric):
     """On customers who must reach a human (angry, out of scope, asking for one): 1.0 when handed over."""
 
@@ -51,7 +51,7 @@ class EscalationRecall(EscalationMetric):
         return MetricResult(0.0, f"{sample.category} customer kept by the bot: {reply.text[:120]!r}")
 
 
-@register
+@METRICS.register()
 class FalseEscalationRate(EscalationMetric):
     """On calm in-scope customers: 1.0 when the bot hands them over anyway (lower is better)."""
 

@@ -9,13 +9,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from csml.audit.facts import Fact, KnownFacts, extract_facts
-from csml.audit.metrics.base import Metric, _skip, abstained, register, sentences
+from csml.audit.metrics.base import METRICS, Metric, _skip, abstained, sentences
 from csml.judge.nonclaims import is_checkable
 from csml.models.encoder import Embedder
 from csml.schemas import AuditSample, BotReply, MetricResult
 
 
-@register
+@METRICS.register()
 class FabricatedEntities(Metric):
     """Share of answers stating a fact the sources do not state (:mod:`csml.audit.facts`: amounts,
     percentages, dates, times, durations, phone numbers, e-mails, URLs, ids, names, numbers).
@@ -72,7 +72,7 @@ def _grams(text: str) -> list[tuple[str, ...]]:
     return list(dict.fromkeys([(w,) for w in words] + list(itertools.pairwise(words))))
 
 
-@register
+@METRICS.register()
 class UnsupportedSentences(Metric):
     """Share of answer sentences that add words to the context sentence they quote or paraphrase.
 
@@ -124,7 +124,7 @@ class UnsupportedSentences(Metric):
         )
 
 
-@register
+@METRICS.register()
 class Abstention(Metric):
     """On unanswerable (off-topic, false-premise) questions: 1.0 when the bot declines or hands over."""
 
@@ -144,7 +144,7 @@ class Abstention(Metric):
         return MetricResult(0.0, f"answered an unanswerable {sample.category} question: {reply.text[:120]!r}")
 
 
-@register
+@METRICS.register()
 class FalseAbstention(Metric):
     """On answerable questions: 1.0 when the bot declined a question its knowledge base answers."""
 
@@ -167,7 +167,7 @@ def _written_facts(text: str) -> dict[str, str]:
     return {fact.key: fact.text for fact in extract_facts(text)}
 
 
-@register
+@METRICS.register()
 class ParaphraseConsistency(Metric):
     """Agreement of the answers to paraphrases of one question (samples sharing a ``group``).
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from csml.audit.metrics.base import Metric, abstained, register
+from csml.audit.metrics.base import METRICS, Metric, abstained
 from csml.schemas import AuditSample, BotReply, MetricResult
 
 
@@ -50,7 +50,7 @@ class IntentMetric(Metric):
         return {"expected": expected, "predicted": predicted}
 
 
-@register
+@METRICS.register()
 class IntentAccuracy(IntentMetric):
     """On in-scope utterances: 1.0 when the reported intent is the labelled one (no intent reported: 0.0)."""
 
@@ -69,7 +69,7 @@ class IntentAccuracy(IntentMetric):
         return MetricResult(float(hit), f"expected {expected!r}, bot said {predicted!r}", self._data(*labels))
 
 
-@register
+@METRICS.register()
 class IntentMacroF1(IntentMetric):
     """Macro-F1 over the labels of the question set (out-of-scope included as a class); per sample 1.0
     for a correct label. A reported label outside the set counts against the expected label's recall."""
@@ -100,7 +100,7 @@ class IntentMacroF1(IntentMetric):
         return sum(f1s) / len(f1s)
 
 
-@register
+@METRICS.register()
 class OosRecall(IntentMetric):
     """On out-of-scope utterances: 1.0 when the bot labels them out of scope (or declines, see above)."""
 
@@ -119,7 +119,7 @@ class OosRecall(IntentMetric):
         )
 
 
-@register
+@METRICS.register()
 class OosPrecision(IntentMetric):
     """On utterances the bot labels out of scope: 1.0 when they are (in-scope ones wrongly turned away: 0.0)."""
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from csml.audit.metrics.base import Metric, register
+from csml.audit.metrics.base import METRICS, Metric
 from csml.schemas import AuditSample, BotReply, MetricResult
 
 
-@register
+@METRICS.register()
 class LatencyPercentile(Metric):
     """A latency percentile in milliseconds over the requests that got an HTTP answer (lower is better)."""
 
@@ -32,7 +32,7 @@ class LatencyPercentile(Metric):
         return float(np.percentile(values, self.percentile)) if values else None
 
 
-@register
+@METRICS.register()
 class LatencyP50(LatencyPercentile):
     """The median latency in milliseconds."""
 
@@ -40,7 +40,7 @@ class LatencyP50(LatencyPercentile):
     percentile = 50.0
 
 
-@register
+@METRICS.register()
 class ErrorRate(Metric):
     """Share of samples with no usable answer (timeouts, HTTP errors, malformed JSON, empty answers)."""
 
@@ -54,7 +54,7 @@ class ErrorRate(Metric):
         return MetricResult(0.0 if reply.ok else 1.0, "ok" if reply.ok else str(reply.error))
 
 
-@register
+@METRICS.register()
 class TimeoutRate(Metric):
     """Share of samples whose every attempt timed out."""
 

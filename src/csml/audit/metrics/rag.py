@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from csml.audit.errors import AuditConfigError
-from csml.audit.metrics.base import Metric, _skip, abstained, register, sentences
+from csml.audit.metrics.base import METRICS, Metric, _skip, abstained, sentences
 from csml.models.encoder import Embedder
 from csml.schemas import AuditSample, BotReply, MetricResult
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from csml.judge.judge import GroundednessJudge, Verdict
 
 
-@register
+@METRICS.register()
 class Groundedness(Metric):
     """Share of the answer's claims supported by the contexts the bot returned.
 
@@ -115,7 +115,7 @@ class Groundedness(Metric):
         return MetricResult(1 - len(weak) / n, reason, data={"claims": spans})
 
 
-@register
+@METRICS.register()
 class AnswerCorrectness(Metric):
     """Agreement with the reference answer: ``weight`` x cosine similarity + (1 - weight) x token F1."""
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from csml.audit.errors import AuditConfigError
-from csml.audit.metrics.base import Metric, abstained, register
+from csml.audit.metrics.base import METRICS, Metric, abstained
 from csml.models.encoder import Embedder
 from csml.schemas import AuditSample, BotReply, MetricResult
 
@@ -141,7 +141,7 @@ class _RagasEmbeddings:
         return LangchainEmbeddingsWrapper(_Encoder())
 
 
-@register
+@METRICS.register()
 class RagasContextPrecision(RagasMetric):
     """ragas ``NonLLMContextPrecisionWithReference``: returned contexts that match a reference context,
     weighted by rank."""
@@ -151,7 +151,7 @@ class RagasContextPrecision(RagasMetric):
     fields = ("retrieved_contexts", "reference_contexts")
 
 
-@register
+@METRICS.register()
 class RagasContextRecall(RagasMetric):
     """ragas ``NonLLMContextRecall``: reference contexts found among the returned contexts."""
 
@@ -160,7 +160,7 @@ class RagasContextRecall(RagasMetric):
     fields = ("retrieved_contexts", "reference_contexts")
 
 
-@register
+@METRICS.register()
 class RagasStringSimilarity(RagasMetric):
     """ragas ``NonLLMStringSimilarity``: normalised string similarity of the answer to the reference."""
 
@@ -169,7 +169,7 @@ class RagasStringSimilarity(RagasMetric):
     fields = ("response", "reference")
 
 
-@register
+@METRICS.register()
 class RagasRouge(RagasMetric):
     """ragas ``RougeScore`` (ROUGE-L F-measure by default) of the answer against the reference."""
 
@@ -178,7 +178,7 @@ class RagasRouge(RagasMetric):
     fields = ("response", "reference")
 
 
-@register
+@METRICS.register()
 class RagasFaithfulness(RagasMetric):
     """ragas ``Faithfulness`` (LLM judge): share of the answer's claims the returned contexts support."""
 
@@ -188,7 +188,7 @@ class RagasFaithfulness(RagasMetric):
     llm = True
 
 
-@register
+@METRICS.register()
 class RagasResponseRelevancy(RagasMetric):
     """ragas ``ResponseRelevancy`` (LLM judge + embeddings): how well the answer addresses the question."""
 
@@ -199,7 +199,7 @@ class RagasResponseRelevancy(RagasMetric):
     needs_embedder = True
 
 
-@register
+@METRICS.register()
 class RagasAnswerCorrectness(RagasMetric):
     """ragas ``AnswerCorrectness`` (LLM judge + embeddings): factual and semantic agreement with the
     reference answer."""

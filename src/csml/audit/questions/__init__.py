@@ -7,6 +7,9 @@ time by the builders of :data:`BUILDERS`, which a suite names in its ``questions
     questions:
       - questions.jsonl
       - {build: airline_complaints, params: {limit: 60, seed: 0}}
+
+Other distributions add builders through the entry-point group ``csml.question_builders``
+(:mod:`csml.registry`).
 """
 
 from __future__ import annotations
@@ -15,29 +18,43 @@ import inspect
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from csml.audit.errors import AuditConfigError
 from csml.audit.questions.abcd import build_abcd_paraphrases, build_abcd_questions
 from csml.audit.questions.escalation import build_airline_complaints, build_escalation_questions
 from csml.audit.questions.nlu import build_banking77, build_clinc150
 from csml.audit.questions.truthfulqa import build_truthfulqa
+from csml.registry import Registry, UnknownNameError
 from csml.schemas import AuditSample
 
-BUILDERS: dict[str, Callable[..., list[AuditSample]]] = {
-    "airline_complaints": build_airline_complaints,
-    "truthfulqa": build_truthfulqa,
-}
+BUILDERS: Registry[Callable[..., list[AuditSample]]] = Registry("question_builders", "question builder")
 """Builders a suite may run at audit time; they take ``external_data_dir``/``data_dir`` and their params."""
+BUILDERS.register("airline_complaints", build_airline_complaints)
+BUILDERS.register("truthfulqa", build_truthfulqa)
 
-BUNDLED: dict[str, tuple[str, Callable[[Path], list[AuditSample]]]] = {
-    "rag_abcd": ("questions.jsonl", lambda data: build_abcd_questions(data / "abcd")),
-    "hallucination_abcd": ("paraphrases.jsonl", lambda data: build_abcd_paraphrases(data / "abcd")),
-    "nlu_banking77": ("questions.jsonl", build_banking77),
-    "nlu_clinc150": ("questions.jsonl", build_clinc150),
-    "escalation": ("questions.jsonl", build_escalation_questions),
-}
-"""Suite -> (file in its folder, builder from the bundled data folder) for the shipped question files."""
+
+class BundledQuestions(NamedTuple):
+    """A shipped question file: its name in the suite's folder and its builder from the data folder."""
+
+    file: str
+    build: Callable[[Path], list[AuditSample]]
+
+
+BUNDLED: Registry[BundledQuestions] = Registry(
+    "bundled_questions", "bundled question set", base=BundledQuestions, plugins=False
+)
+"""The shipped question file of each suite, by suite name."""
+BUNDLED.register(
+    "rag_abcd", BundledQuestions("questions.jsonl", lambda data: build_abcd_questions(data / "abcd"))
+)
+BUNDLED.register(
+    "hallucination_abcd",
+    BundledQuestions("paraphrases.jsonl", lambda data: build_abcd_paraphrases(data / "abcd")),
+)
+BUNDLED.register("nlu_banking77", BundledQuestions("questions.jsonl", build_banking77))
+BUNDLED.register("nlu_clinc150", BundledQuestions("questions.jsonl", build_clinc150))
+BUNDLED.register("escalation", BundledQuestions("questions.jsonl", build_escalation_questions))
 
 
 def run_builder(name: str, params: dict[str, Any], data_dirs: dict[str, Any]) -> list[AuditSample]:
@@ -46,9 +63,10 @@ def run_builder(name: str, params: dict[str, Any], data_dirs: dict[str, Any]) ->
     Raises:
         AuditConfigError: unknown builder or params, or the builder's own data errors.
     """
-    if name not in BUILDERS:
-        raise AuditConfigError(f"unknown question builder {name!r}; known: {sorted(BUILDERS)}")
-    builder = BUILDERS[name]
+    try:
+        builder = BUILDERS[name]
+    except UnknownNameError as error:
+        raise AuditConfigError(str(error)) from None
     accepted = inspect.signature(builder).parameters
     if unknown := sorted(set(params) - set(accepted)):
         raise AuditConfigError(
@@ -71,6 +89,7 @@ def write_questions(samples: list[AuditSample], path: str | Path) -> None:
 __all__ = [
     "BUILDERS",
     "BUNDLED",
+    "BundledQuestions",
     "build_abcd_paraphrases",
     "build_abcd_questions",
     "build_airline_complaints",

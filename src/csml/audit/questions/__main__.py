@@ -10,14 +10,16 @@ import sys
 
 from csml.audit.questions import BUNDLED, write_questions
 from csml.config import project_root
+from csml.registry import UnknownNameError
 
 
 def main(names: list[str]) -> None:
     root = project_root()
-    for name in names or sorted(BUNDLED):
-        if name not in BUNDLED:
-            sys.exit(f"no bundled question set for suite {name!r}; known: {sorted(BUNDLED)}")
-        file, build = BUNDLED[name]
+    for name in names or BUNDLED.names():
+        try:
+            file, build = BUNDLED[name]
+        except UnknownNameError as error:
+            sys.exit(str(error))
         samples = build(root / "data")
         write_questions(samples, root / "audits" / name / file)
         print(f"{name}: {len(samples)} questions -> audits/{name}/{file}")

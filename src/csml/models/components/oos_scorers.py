@@ -13,16 +13,18 @@ when its score is below a threshold chosen on validation data (:mod:`csml.metric
 
 ``mahalanobis`` and ``knn`` are fitted on training features of in-scope classes; their statistics are saved
 with the model (:meth:`OOSScorer.save`, :func:`load_oos_scorer`) so the pyfunc and ``csml eval`` use them.
+Other distributions add scorers through the entry-point group ``csml.oos_scorers`` (:data:`OOS_SCORERS`).
 """
 
 from __future__ import annotations
 
-import difflib
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+
+from csml.registry import Registry
 
 STATE_FILE = "oos_scorer.npz"
 
@@ -84,6 +86,10 @@ class OOSScorer(ABC):
             raise RuntimeError(f"the {self.name} OOS scorer is not fitted; call fit() on training features")
 
 
+OOS_SCORERS: Registry[type[OOSScorer]] = Registry("oos_scorers", "OOS score", base=OOSScorer)
+"""Scorer classes by the name ``evaluation.oos_score`` chooses (entry-point group ``csml.oos_scorers``)."""
+
+
 def _check_features(features: np.ndarray, dim: int | None = None) -> np.ndarray:
     features = np.asarray(features, dtype=np.float64)
     if features.ndim != 2 or (dim is not None and features.shape[1] != dim):
@@ -99,6 +105,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return z / z.sum(axis=1, keepdims=True)
 
 
+@OOS_SCORERS.register()
 class SoftmaxScorer(OOSScorer):
     """Highest in-scope softmax probability (softmax over all classes, OOS included)."""
 
@@ -108,6 +115,7 @@ class SoftmaxScorer(OOSScorer):
         return self._in_scope_logits(softmax(logits)).max(axis=1)
 
 
+@OOS_SCORERS.register()
 class EnergyScorer(OOSScorer):
     """Log-sum-exp of the in-scope logits (the negative free energy)."""
 
@@ -119,6 +127,7 @@ class EnergyScorer(OOSScorer):
         return (top + np.log(np.exp(z - top).sum(axis=1, keepdims=True)))[:, 0]
 
 
+@OOS_SCORERS.register()
 class MahalanobisScorer(OOSScorer):
     """Minus the smallest Mahalanobis distance to an in-scope class mean, with a shared covariance.
 
@@ -171,6 +180,7 @@ class MahalanobisScorer(OOSScorer):
         return self
 
 
+@OOS_SCORERS.register()
 class KnnScorer(OOSScorer):
     """Cosine similarity to the k-th nearest in-scope training utterance (L2-normalised features).
 
@@ -236,26 +246,19 @@ def _in_scope_rows(
     return features[keep], y[keep]
 
 
-OOS_SCORERS: dict[str, type[OOSScorer]] = {
-    scorer.name: scorer for scorer in (SoftmaxScorer, EnergyScorer, MahalanobisScorer, KnnScorer)
-}
-
-
 def make_oos_scorer(
     name: str, labels: list[str], oos_label: str | None, params: dict[str, Any] | None = None
 ) -> OOSScorer:
     """Builds the scorer called ``name`` for a classifier with ``labels`` (OOS class ``oos_label``, if any).
 
     Raises:
-        ValueError: For an unknown name (with the closest known ones) or bad parameters.
+        csml.registry.UnknownNameError: For an unknown name (a ``ValueError``, with the closest known ones).
+        ValueError: For bad parameters.
     """
-    if name not in OOS_SCORERS:
-        close = difflib.get_close_matches(str(name), OOS_SCORERS, n=2)
-        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-        raise ValueError(f"unknown OOS score {name!r}{hint} Known: {sorted(OOS_SCORERS)}")
+    scorer = OOS_SCORERS[name]
     in_scope = np.array([label != oos_label for label in labels])
     try:
-        return OOS_SCORERS[name](in_scope, **(params or {}))
+        return scorer(in_scope, **(params or {}))
     except TypeError as err:
         raise ValueError(f"bad parameters {params} for the {name} OOS score: {err}") from err
 

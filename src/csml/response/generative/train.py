@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig
 
-from csml.config import apply_offline_env
+from csml.pipeline.fitting import fit, load_best_weights, setup_pipeline
+from csml.pipeline.results import (
+    log_best_checkpoint,
+    log_evaluation_metrics,
+    log_samples,
+    logged_model_result,
+    registered_name,
+)
+from csml.pipeline.runs import tracked_run
 
 log = logging.getLogger(__name__)
 
@@ -84,37 +91,23 @@ def score_generations(
 def train_generative(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Fits ``cfg.response_model`` (LoRA on a generator) on ``cfg.response_data`` and tracks it.
 
-    Metrics: ``val/loss`` during training; per evaluated split, ``<split>/response/<metric>`` of the tuned
-    model's generations and ``<split>/baseline/response/<metric>`` of the untuned base (adapters off),
-    on the same pairs with the same generation settings.
+    Metrics: ``val/loss`` during training; under each evaluated split's namespace (``val/``, ``test/``),
+    ``response/<metric>`` of the tuned model's generations and ``baseline/response/<metric>`` of the
+    untuned base (adapters off), on the same pairs with the same generation settings, and ``pairs``.
 
     Returns:
         The metrics and the objects built (datamodule, model, trainer, run id, model folder, model info,
         registered model version).
     """
-    import lightning as L
-    import mlflow
     import pandas as pd
     from hydra.utils import instantiate
 
+    from csml.data.splits import metric_prefix
     from csml.response.embedding import CachedEmbedder
     from csml.response.generative.generation import generate
     from csml.response.generative.pyfunc import log_generator, save_generator
-    from csml.train import (
-        fit,
-        load_best_weights,
-        log_evaluation,
-        log_samples,
-        logged_model_result,
-        resolve_checkpoint,
-        tracked_run,
-    )
 
-    apply_offline_env(cfg.offline)
-    L.seed_everything(cfg.seed, workers=True)
-    output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-
+    output_dir, ckpt_path = setup_pipeline(cfg)
     model = instantiate(cfg.response_model)
     datamodule = instantiate(
         cfg.response_data,
@@ -129,12 +122,7 @@ def train_generative(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]
     placeholders = datamodule.placeholder_names()
 
     with tracked_run(cfg, output_dir, "response_generative", identity) as run:
-        trainer = fit(
-            cfg, model, datamodule, run.info.run_id, resolve_checkpoint(cfg.get("ckpt_path"), output_dir)
-        )
-        if trainer.interrupted:
-            mlflow.set_tag("csml.status", "interrupted")
-            return {}, {"run_id": run.info.run_id, "trainer": trainer}
+        trainer = fit(cfg, model, datamodule, run.info.run_id, ckpt_path)
         best = load_best_weights(trainer, model)
         net = model.net.eval()
         evaluation = cfg.evaluation
@@ -171,10 +159,12 @@ def train_generative(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]
                 with model.baseline():
                     replies["baseline"] = run_generation()
             values, samples = score_generations(records, replies, embed, list(evaluation.slice_by))
-            metrics.update({f"{split}/{k}": v for k, v in values.items()})
-            metrics[f"{split}/pairs"] = float(len(records))
+            namespace = metric_prefix(split)
+            metrics.update({f"{namespace}/{k}": v for k, v in values.items()})
+            metrics[f"{namespace}/pairs"] = float(len(records))
             log_samples(evaluation_dir / f"{split}_generations.jsonl", samples)
-        log_evaluation(metrics, evaluation_dir, best)
+        log_evaluation_metrics(metrics, evaluation_dir)
+        log_best_checkpoint(best)
 
         card = {
             "base": model.base_ref.to_dict(),
@@ -194,7 +184,7 @@ def train_generative(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]
                 "channel": [r.channel.value for r in test],
             }
         )
-        registered = cfg.tracking.registered_model_name if cfg.tracking.register else None
+        registered = registered_name(cfg.tracking)
         info = log_generator(model_dir, example, registered)
         headline = {k: v for k, v in metrics.items() if "/by_" not in k}
         return metrics, logged_model_result(
