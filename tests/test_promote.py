@@ -26,6 +26,17 @@ INTENTS = ("card_arrival", "exchange_rate", "terminate_account", "apple_pay_or_g
 # Banking77 intents the out-of-scope model never learns as such: their utterances are its "oos" class.
 OUT_OF_SCOPE = ("atm_support", "verify_my_identity")
 # Absolute bounds the trained version clears and the broken one (constant prediction) does not.
+# Two steps with a fast head: enough for four well-separated intents.
+TWO_FAST_STEPS = (
+    "data.batch_size=32",
+    "data.max_length=32",
+    "trainer.max_epochs=1",
+    "model.head_lr_multiplier=300",
+    "model.warmup_ratio=0.0",
+    "trainer.accelerator=cpu",
+    "trainer.enable_progress_bar=false",
+    "trainer.log_every_n_steps=1",
+)
 GATES = ("gates.macro_f1.min=0.5", "gates.accuracy.min=0.5", "~gates.ece")
 
 
@@ -76,15 +87,7 @@ def registry(tmp_path_factory) -> dict:
             *store,
             *data,
             f"tracking.registered_model_name={MODEL}",
-            # Two steps with a fast head: enough for four well-separated intents.
-            "data.batch_size=32",
-            "data.max_length=32",
-            "trainer.max_epochs=1",
-            "model.head_lr_multiplier=300",
-            "model.warmup_ratio=0.0",
-            "trainer.accelerator=cpu",
-            "trainer.enable_progress_bar=false",
-            "trainer.log_every_n_steps=1",
+            *TWO_FAST_STEPS,
         ],
     )
     metrics, objects = train(cfg)
@@ -439,14 +442,7 @@ def oos_model(tmp_path_factory) -> dict:
             f"tracking.registered_model_name={OOS_MODEL}",
             "evaluation.oos_score=mahalanobis",
             "evaluation.oos_in_scope_acceptance=0.9",
-            "data.batch_size=32",
-            "data.max_length=32",
-            "trainer.max_epochs=1",
-            "model.head_lr_multiplier=300",
-            "model.warmup_ratio=0.0",
-            "trainer.accelerator=cpu",
-            "trainer.enable_progress_bar=false",
-            "trainer.log_every_n_steps=1",
+            *TWO_FAST_STEPS,
         ],
     )
     previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()

@@ -108,3 +108,23 @@ def test_in_batch_loss_masks_repeated_queries() -> None:
     assert perfect.item() == pytest.approx(0.0, abs=1e-3)
     unmasked = symmetric_info_nce(in_batch_logits(q, q, torch.tensor(10.0), None))
     assert unmasked.item() == pytest.approx(np.log(2) * 2 / 3, abs=1e-3)
+
+
+def test_cached_bi_encoder_returns_the_network_s_own_embeddings() -> None:
+    from transformers import AutoTokenizer
+
+    from csml.config import minilm_path
+    from csml.models.encoder import CachedEmbedder
+    from csml.response.components.bi_encoder import BiEncoder, BiEncoderEmbedder
+
+    net = BiEncoder.from_pretrained(minilm_path()).eval()
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+    texts = ["where is my order {{Order Number}}?", "cancel it", "where is my order {{Order Number}}?"]
+    embedder = CachedEmbedder(BiEncoderEmbedder(net, tokenizer, 16))
+
+    vectors = embedder.encode(texts)
+    direct = net.encode_texts(["where is my order {{Order Number}}?", "cancel it"], tokenizer, 16)
+    np.testing.assert_array_equal(vectors, direct[[0, 1, 0]])  # each distinct text encoded once, bit for bit
+    assert set(embedder.vectors) == set(texts)
+    np.testing.assert_array_equal(embedder.encode(["cancel it"]), direct[[1]])
+    assert np.linalg.norm(vectors, axis=1) == pytest.approx(1.0, abs=1e-5)

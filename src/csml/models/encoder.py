@@ -118,9 +118,8 @@ def load_encoder(name_or_path: str, int8: bool = False, jit: bool = False) -> En
 class CachedEmbedder:
     """Wraps an :class:`Embedder` so each distinct text is encoded once (an audit's contexts repeat)."""
 
-    def __init__(self, embedder: Embedder, batch_size: int = 64) -> None:
+    def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder
-        self.batch_size = batch_size
         self.vectors: dict[str, np.ndarray] = {}
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:

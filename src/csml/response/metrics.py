@@ -2,7 +2,7 @@
 
 Retrieval metrics take the rank of the best-ranked correct response of each query (:func:`gold_ranks`).
 Reply-quality metrics are classes in the style of ``csml.metrics``: dependencies (an embedder) injected in
-the constructor, inputs validated, a pure scoring function, a :class:`MetricResult` with value and reason,
+the constructor, inputs validated, a pure scoring function, a :class:`ResponseScore` with value and reason,
 and a ``direction`` and optional ``threshold``. All run offline: BLEU is sacrebleu's, ROUGE-L
 ``rouge_score``'s, embedding similarity uses whatever encoder is injected (the packaged MiniLM in runs).
 """
@@ -93,8 +93,9 @@ def placeholder_check(candidate: str, reference: str) -> PlaceholderCheck:
 
 
 @dataclass(frozen=True)
-class MetricResult:
-    """A metric's value over a set of replies and a one-line explanation."""
+class ResponseScore:
+    """A response metric's value over a set of replies and a one-line explanation (corpus level; an audit
+    metric's per-sample result is :class:`csml.schemas.MetricResult`)."""
 
     value: float
     reason: str = ""
@@ -117,7 +118,7 @@ class ResponseMetric(ABC):
     def __init__(self, threshold: float | None = None) -> None:
         self.threshold = threshold
 
-    def score(self, candidates: Sequence[str], references: Sequence[str] | None = None) -> MetricResult:
+    def score(self, candidates: Sequence[str], references: Sequence[str] | None = None) -> ResponseScore:
         """Validates the inputs and scores them.
 
         Raises:
@@ -145,9 +146,9 @@ class ResponseMetric(ABC):
         return self._score(candidates, list(references) if references is not None else None)
 
     @abstractmethod
-    def _score(self, candidates: list[str], references: list[str] | None) -> MetricResult: ...
+    def _score(self, candidates: list[str], references: list[str] | None) -> ResponseScore: ...
 
-    def passed(self, result: MetricResult) -> bool | None:
+    def passed(self, result: ResponseScore) -> bool | None:
         """Whether ``result`` meets the threshold (``None`` without one)."""
         if self.threshold is None:
             return None
@@ -161,11 +162,11 @@ class Bleu(ResponseMetric):
 
     name = "bleu"
 
-    def _score(self, candidates: list[str], references: list[str] | None) -> MetricResult:
+    def _score(self, candidates: list[str], references: list[str] | None) -> ResponseScore:
         import sacrebleu
 
         bleu = sacrebleu.corpus_bleu(candidates, [references])
-        return MetricResult(float(bleu.score), str(bleu))
+        return ResponseScore(float(bleu.score), str(bleu))
 
 
 class RougeL(ResponseMetric):
@@ -173,20 +174,20 @@ class RougeL(ResponseMetric):
 
     name = "rouge_l"
 
-    def _score(self, candidates: list[str], references: list[str] | None) -> MetricResult:
+    def _score(self, candidates: list[str], references: list[str] | None) -> ResponseScore:
         from rouge_score import rouge_scorer
 
         scorer = rouge_scorer.RougeScorer(["rougeL"])
         values = [scorer.score(r, c)["rougeL"].fmeasure for c, r in zip(candidates, references, strict=True)]
-        return MetricResult(float(np.mean(values)), f"mean of {len(values)} ROUGE-L F1")
+        return ResponseScore(float(np.mean(values)), f"mean of {len(values)} ROUGE-L F1")
 
 
 class EmbeddingSimilarity(ResponseMetric):
     """Mean cosine similarity of candidate and reference embeddings.
 
     Args:
-        embed: Texts -> (n, dim) embeddings (unit rows or not; they are normalised here), e.g. the packaged
-            MiniLM's ``BiEncoder.encode_texts``.
+        embed: Texts -> (n, dim) embeddings (unit rows or not; they are normalised here), e.g. the ``encode``
+            of a :class:`csml.models.encoder.CachedEmbedder` over the packaged MiniLM.
         threshold: Optional pass mark.
     """
 
@@ -196,11 +197,11 @@ class EmbeddingSimilarity(ResponseMetric):
         super().__init__(threshold)
         self.embed = embed
 
-    def _score(self, candidates: list[str], references: list[str] | None) -> MetricResult:
+    def _score(self, candidates: list[str], references: list[str] | None) -> ResponseScore:
         a, b = np.asarray(self.embed(candidates)), np.asarray(self.embed(references))
         a = a / np.linalg.norm(a, axis=1, keepdims=True).clip(1e-12)
         b = b / np.linalg.norm(b, axis=1, keepdims=True).clip(1e-12)
-        return MetricResult(float((a * b).sum(1).mean()), f"mean cosine over {len(a)} pairs")
+        return ResponseScore(float((a * b).sum(1).mean()), f"mean cosine over {len(a)} pairs")
 
 
 class DistinctN(ResponseMetric):
@@ -215,15 +216,15 @@ class DistinctN(ResponseMetric):
         self.n = n
         self.name = f"distinct_{n}"
 
-    def _score(self, candidates: list[str], references: list[str] | None) -> MetricResult:
+    def _score(self, candidates: list[str], references: list[str] | None) -> ResponseScore:
         grams = [
             tuple(words[i : i + self.n])
             for words in map(tokens, candidates)
             for i in range(len(words) - self.n + 1)
         ]
         if not grams:
-            return MetricResult(0.0, f"no {self.n}-grams")
-        return MetricResult(len(set(grams)) / len(grams), f"{len(set(grams))} distinct of {len(grams)}")
+            return ResponseScore(0.0, f"no {self.n}-grams")
+        return ResponseScore(len(set(grams)) / len(grams), f"{len(set(grams))} distinct of {len(grams)}")
 
 
 class Length(ResponseMetric):
@@ -233,10 +234,10 @@ class Length(ResponseMetric):
     direction = "lower"
     needs_reference = False
 
-    def _score(self, candidates: list[str], references: list[str] | None) -> MetricResult:
+    def _score(self, candidates: list[str], references: list[str] | None) -> ResponseScore:
         mean = float(np.mean([len(tokens(c)) for c in candidates]))
         ref = f"; references {np.mean([len(tokens(r)) for r in references]):.1f}" if references else ""
-        return MetricResult(mean, f"candidates {mean:.1f} tokens{ref}")
+        return ResponseScore(mean, f"candidates {mean:.1f} tokens{ref}")
 
 
 class PlaceholderRecall(ResponseMetric):
@@ -244,11 +245,11 @@ class PlaceholderRecall(ResponseMetric):
 
     name = "placeholder_recall"
 
-    def _score(self, candidates: list[str], references: list[str] | None) -> MetricResult:
+    def _score(self, candidates: list[str], references: list[str] | None) -> ResponseScore:
         checks = [placeholder_check(c, r) for c, r in zip(candidates, references, strict=True)]
         kept = sum(len(c.kept) for c in checks)
         total = kept + sum(len(c.missing) for c in checks)
-        return MetricResult(kept / total if total else 1.0, f"{kept} of {total} reference placeholders kept")
+        return ResponseScore(kept / total if total else 1.0, f"{kept} of {total} reference placeholders kept")
 
 
 class PlaceholderInvention(ResponseMetric):
@@ -257,11 +258,11 @@ class PlaceholderInvention(ResponseMetric):
     name = "placeholder_invented"
     direction = "lower"
 
-    def _score(self, candidates: list[str], references: list[str] | None) -> MetricResult:
+    def _score(self, candidates: list[str], references: list[str] | None) -> ResponseScore:
         checks = [placeholder_check(c, r) for c, r in zip(candidates, references, strict=True)]
         invented = sum(len(c.invented) for c in checks)
         total = invented + sum(len(c.kept) for c in checks)
-        return MetricResult(
+        return ResponseScore(
             invented / total if total else 0.0, f"{invented} of {total} candidate placeholders invented"
         )
 

@@ -7,10 +7,13 @@ models go to :func:`csml.response.generative.train.train_generative`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from omegaconf import DictConfig
 
+from csml.models.encoder import CachedEmbedder, Embedder
 from csml.pipeline.fitting import fit, load_best_weights, setup_pipeline
 from csml.pipeline.results import (
     log_best_checkpoint,
@@ -20,7 +23,6 @@ from csml.pipeline.results import (
     registered_name,
 )
 from csml.pipeline.runs import tracked_run
-from csml.response.embedding import CachedEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +52,10 @@ def gold_sets(records: list[Any], bank: list[str]) -> list[list[int]]:
 
 def evaluate_split(
     records: list[Any],
-    encoders: dict[str, tuple[CachedEmbedder, CachedEmbedder]],
+    encoders: dict[str, tuple[Embedder, Embedder]],
     ks: list[int],
     top_k: int,
-    similarity: CachedEmbedder | None,
+    similarity: Callable[[list[str]], np.ndarray] | None,
 ) -> tuple[dict[str, dict[str, float]], list[dict[str, Any]]]:
     """Ranks the split's own response bank for each of its queries, with every encoder.
 
@@ -62,7 +64,7 @@ def evaluate_split(
         encoders: Name -> (query embedder, response embedder); ``"model"`` is the fine-tuned one.
         ks: Cut-offs of recall@k.
         top_k: Retrievals kept per query in the per-sample rows.
-        similarity: Embedder of the embedding-similarity reply metric (``None`` skips it).
+        similarity: Texts -> embeddings for the embedding-similarity reply metric (``None`` skips it).
 
     Returns:
         Metrics per encoder (retrieval, then ``response/<metric>`` of the top-1 reply vs the reference),
@@ -91,7 +93,7 @@ def evaluate_split(
         for r in records
     ]
     for name, (query_embed, response_embed) in encoders.items():
-        scores = query_embed([r.text for r in records]) @ response_embed(bank).T
+        scores = query_embed.encode([r.text for r in records]) @ response_embed.encode(bank).T
         ranks = gold_ranks(scores, gold)
         values, indices = best_k(scores, top_k)
         top1 = [bank[row[0]] for row in indices]
@@ -128,7 +130,7 @@ def train_retrieval(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     from transformers import AutoTokenizer
 
     from csml.data.splits import metric_prefix
-    from csml.response.components.bi_encoder import BiEncoder
+    from csml.response.components.bi_encoder import BiEncoder, BiEncoderEmbedder
     from csml.response.index import ResponseIndex
     from csml.response.pyfunc import log_response_model
 
@@ -155,14 +157,14 @@ def train_retrieval(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         baseline = BiEncoder.from_pretrained(backbone).eval()
         q_len, r_len = datamodule.query_max_length, datamodule.response_max_length
         encoders = {
-            "model": (CachedEmbedder(net, tokenizer, q_len), CachedEmbedder(net, tokenizer, r_len)),
-            "baseline": (
-                CachedEmbedder(baseline, tokenizer, q_len),
-                CachedEmbedder(baseline, tokenizer, r_len),
-            ),
+            name: (
+                CachedEmbedder(BiEncoderEmbedder(encoder, tokenizer, q_len)),
+                CachedEmbedder(BiEncoderEmbedder(encoder, tokenizer, r_len)),
+            )
+            for name, encoder in (("model", net), ("baseline", baseline))
         }
         evaluation = cfg.evaluation
-        similarity = encoders["baseline"][1] if evaluation.embedding_similarity else None
+        similarity = encoders["baseline"][1].encode if evaluation.embedding_similarity else None
         metrics: dict[str, float] = {}
         evaluation_dir = output_dir / "evaluation"
         evaluation_dir.mkdir(parents=True, exist_ok=True)
@@ -182,7 +184,7 @@ def train_retrieval(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         bank = splits.responses()
         split_of = {r.response: split for split in ("train", "validation", "test") for r in splits[split]}
         index = ResponseIndex(
-            encoders["model"][1](bank),
+            encoders["model"][1].encode(bank),
             bank,
             meta=[{"source": splits.name, "split": split_of[t]} for t in bank],
         )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +88,23 @@ class BiEncoder(nn.Module):
         card = json.loads((directory / CARD).read_text())
         model = cls(AutoModel.from_pretrained(directory / "encoder"))
         return model.eval(), AutoTokenizer.from_pretrained(directory / "tokenizer"), card
+
+
+@dataclass(frozen=True)
+class BiEncoderEmbedder:
+    """A :class:`BiEncoder` with its tokenizer and a max length, as a :class:`csml.models.encoder.Embedder`
+    (wrap it in :class:`csml.models.encoder.CachedEmbedder` to encode each distinct text once).
+
+    Attributes:
+        net: The bi-encoder (fine-tuned or untuned).
+        tokenizer: Its tokenizer.
+        max_length: Tokens kept per text (queries and responses get their own).
+    """
+
+    net: BiEncoder
+    tokenizer: Any
+    max_length: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-norm float32 embeddings of ``texts`` (rows in order)."""
+        return self.net.encode_texts(list(texts), self.tokenizer, self.max_length)

@@ -14,8 +14,8 @@ GENERATION_KEYS = ("max_new_tokens", "do_sample", "temperature", "top_p", "repet
 
 
 @dataclass(frozen=True)
-class Generation:
-    """A generated reply.
+class GeneratedReply:
+    """A generated reply with its model score (``csml.bot.generation.Generation`` is the bot's answer).
 
     Attributes:
         response: The reply, slot tokens of known placeholders restored (``[order_number]`` ->
@@ -58,7 +58,7 @@ def generate(
     placeholder_names: Sequence[str] = (),
     batch_size: int = 16,
     progress: bool = False,
-) -> list[Generation]:
+) -> list[GeneratedReply]:
     """Replies to ``prompts`` (rendered prompt texts), in order.
 
     Prompts are left-padded and batched by length. ``settings``: see :func:`generation_kwargs`.
@@ -72,7 +72,7 @@ def generate(
     model.eval()
     tokenizer.padding_side = "left"
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    out: list[Generation | None] = [None] * len(prompts)
+    out: list[GeneratedReply | None] = [None] * len(prompts)
     try:
         for start in tqdm(range(0, len(order), batch_size), desc="generating", disable=not progress):
             index = order[start : start + batch_size]
@@ -99,7 +99,7 @@ def generate(
                 )
                 text = tokenizer.decode(tokens[:length], skip_special_tokens=True).strip()
                 score = float(logprobs[row, :length].mean()) if length else 0.0
-                out[i] = Generation(restore_placeholders(text, list(placeholder_names)), score, length)
+                out[i] = GeneratedReply(restore_placeholders(text, list(placeholder_names)), score, length)
     finally:
         model.train(was_training)
         tokenizer.padding_side = side

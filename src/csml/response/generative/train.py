@@ -35,8 +35,8 @@ def score_generations(
 
     Args:
         records: The held-out pairs.
-        replies: Model name (``model``, ``baseline``) -> one :class:`Generation` per record.
-        embed: Embedder of the embedding-similarity metric (``None`` skips it).
+        replies: Model name (``model``, ``baseline``) -> one :class:`GeneratedReply` per record.
+        embed: Texts -> embeddings for the embedding-similarity metric (``None`` skips it).
         slice_by: Record fields (``stage``, ``channel``) whose values get their own ROUGE-L, embedding
             similarity and placeholder recall when there are several.
 
@@ -103,7 +103,7 @@ def train_generative(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]
     from hydra.utils import instantiate
 
     from csml.data.splits import metric_prefix
-    from csml.response.embedding import CachedEmbedder
+    from csml.models.encoder import CachedEmbedder
     from csml.response.generative.generation import generate
     from csml.response.generative.pyfunc import log_generator, save_generator
 
@@ -130,12 +130,13 @@ def train_generative(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]
         if evaluation.embedding_similarity:
             from transformers import AutoTokenizer
 
-            from csml.response.components.bi_encoder import BiEncoder
+            from csml.response.components.bi_encoder import BiEncoder, BiEncoderEmbedder
 
             name = str(evaluation.embedding_model)
+            encoder = BiEncoder.from_pretrained(name).eval()
             embed = CachedEmbedder(
-                BiEncoder.from_pretrained(name).eval(), AutoTokenizer.from_pretrained(name), 128
-            )
+                BiEncoderEmbedder(encoder, AutoTokenizer.from_pretrained(name), 128)
+            ).encode
         metrics: dict[str, float] = {}
         evaluation_dir = output_dir / "evaluation"
         evaluation_dir.mkdir(parents=True, exist_ok=True)
