@@ -59,8 +59,8 @@ _SENTENCE_BREAK = re.compile(r"[.!?:;\n]['\"”’)\]]*\s*$")
 
 
 @dataclass(frozen=True)
-class Fact:
-    """A checkable fact of a text.
+class FactMention:
+    """A checkable fact as a text mentions it (a fact of a dialogue is :class:`csml.judge.dialogues.Fact`).
 
     Attributes:
         kind: ``email``, ``url``, ``date``, ``time``, ``amount``, ``percentage``, ``phone``, ``identifier``,
@@ -89,11 +89,11 @@ def _number(text: str) -> float:
     return float(_TENS.get(words[0], 0) + sum(_UNITS.index(w) for w in words if w in _UNITS))
 
 
-def _numeric(kind: str, m: re.Match[str], value: float, key: str) -> Fact:
-    return Fact(kind, m[0], f"{kind} {key}", m.start(), value)
+def _numeric(kind: str, m: re.Match[str], value: float, key: str) -> FactMention:
+    return FactMention(kind, m[0], f"{kind} {key}", m.start(), value)
 
 
-def _amount(m: re.Match[str]) -> Fact:
+def _amount(m: re.Match[str]) -> FactMention:
     written = (m["cur"] or m["cur_after"]).lower()
     value = _number(m["num"] or m["num_before"]) * _MULTIPLIERS.get(
         (m["mult"] or m["mult_after"] or "").lower(), 1
@@ -103,28 +103,30 @@ def _amount(m: re.Match[str]) -> Fact:
     return _numeric("amount", m, value, f"{_CURRENCIES[written]} {value:g}")
 
 
-def _percentage(m: re.Match[str]) -> Fact:
+def _percentage(m: re.Match[str]) -> FactMention:
     value = _number(m["num"])
     return _numeric("percentage", m, value, f"{value:g}")
 
 
-def _duration(m: re.Match[str]) -> Fact:
+def _duration(m: re.Match[str]) -> FactMention:
     value, unit = _number(m["num"]), m["unit"].lower()
     unit = _SHORT_UNITS.get(unit, unit.removesuffix("s"))
     qualifier = f"{m['qualifier'].lower()} " if m["qualifier"] else ""
     return _numeric("duration", m, value, f"{value:g} {qualifier}{unit}")
 
 
-def _bare_number(m: re.Match[str]) -> Fact:
+def _bare_number(m: re.Match[str]) -> FactMention:
     value = _number(m["num"])
     return _numeric("number", m, value, f"{value:g}")
 
 
-def _date(m: re.Match[str]) -> Fact:
+def _date(m: re.Match[str]) -> FactMention:
     if m["weekday"]:
-        return Fact("date", m[0], f"date {m['weekday'].lower()}", m.start())
+        return FactMention("date", m[0], f"date {m['weekday'].lower()}", m.start())
     if m["num_a"]:  # d/m/y or m/d/y: the order is the writer's, so the parts are compared as written
-        return Fact("date", m[0], f"date {int(m['num_a'])}/{int(m['num_b'])}/{int(m['num_y'])}", m.start())
+        return FactMention(
+            "date", m[0], f"date {int(m['num_a'])}/{int(m['num_b'])}/{int(m['num_y'])}", m.start()
+        )
     if m["iso_y"]:
         month, day, year = int(m["iso_m"]), int(m["iso_d"]), m["iso_y"]
     else:
@@ -132,37 +134,41 @@ def _date(m: re.Match[str]) -> Fact:
         month = next(i for i, full in enumerate(_MONTHS, start=1) if full.startswith(name))
         day = int(m["day"] or m["day_before"] or 0)
         year = m["year"] or m["year_after"] or m["year_only"] or ""
-    return Fact("date", m[0], f"date {month}-{day or ''}-{year}", m.start())
+    return FactMention("date", m[0], f"date {month}-{day or ''}-{year}", m.start())
 
 
-def _time(m: re.Match[str]) -> Fact:
+def _time(m: re.Match[str]) -> FactMention:
     if m["word"]:
-        return Fact("time", m[0], "time 12:00" if m["word"].lower() == "noon" else "time 00:00", m.start())
+        return FactMention(
+            "time", m[0], "time 12:00" if m["word"].lower() == "noon" else "time 00:00", m.start()
+        )
     hour, minute = int(m["hour"] or m["hour_only"]), int(m["minute"] or 0)
     meridiem = (m["ampm"] or m["ampm_only"] or "").lower().replace(".", "")
     if meridiem == "pm" and hour < 12:
         hour += 12
     elif meridiem == "am" and hour == 12:
         hour = 0
-    return Fact("time", m[0], f"time {hour:02d}:{minute:02d}", m.start())
+    return FactMention("time", m[0], f"time {hour:02d}:{minute:02d}", m.start())
 
 
-def _phone(m: re.Match[str]) -> Fact | None:
+def _phone(m: re.Match[str]) -> FactMention | None:
     digits = re.sub(r"\D", "", m[0])
     separated = m[0].startswith("+") or bool(re.search(r"[\s().-]", m[0]))
     if not 7 <= len(digits) <= 15 or (not separated and len(digits) < 10):
         return None
-    return Fact("phone", m[0], f"phone {digits[-10:]}", m.start())  # with or without a country code
+    return FactMention("phone", m[0], f"phone {digits[-10:]}", m.start())  # with or without a country code
 
 
-def _identifier(m: re.Match[str]) -> Fact:
+def _identifier(m: re.Match[str]) -> FactMention:
     group = "id" if "id" in m.re.groupindex else 0
-    return Fact("identifier", m[group], "identifier " + re.sub(r"[-#]", "", m[group]).upper(), m.start(group))
+    return FactMention(
+        "identifier", m[group], "identifier " + re.sub(r"[-#]", "", m[group]).upper(), m.start(group)
+    )
 
 
-def _url(m: re.Match[str]) -> Fact:
+def _url(m: re.Match[str]) -> FactMention:
     text = m[0].rstrip(".,;:!?")
-    return Fact(
+    return FactMention(
         "url", text, "url " + re.sub(r"^(?:https?://)?(?:www\.)?", "", text.lower()).rstrip("/"), m.start()
     )
 
@@ -173,7 +179,7 @@ def _opens_sentence(text: str, start: int) -> bool:
     return not before.strip() or _SENTENCE_BREAK.search(before) is not None
 
 
-def _name(m: re.Match[str]) -> Fact | None:
+def _name(m: re.Match[str]) -> FactMention | None:
     words, start = m[0].split(" "), m.start()
     if _opens_sentence(m.string, start) and not re.match(r"[a-z]|[A-Z][a-z]+[A-Z]", words[0]):
         start += len(words[0]) + 1
@@ -187,13 +193,13 @@ def _name(m: re.Match[str]) -> Fact | None:
     if not words or any(w in _NOT_NAMES for w in words):
         return None
     text = " ".join(words)
-    return Fact("name", text, f"name {text.lower()}", start)
+    return FactMention("name", text, f"name {text.lower()}", start)
 
 
-_RULES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], Fact | None]], ...] = (
+_RULES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], FactMention | None]], ...] = (
     (
         re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b"),
-        lambda m: Fact("email", m[0], f"email {m[0].lower()}", m.start()),
+        lambda m: FactMention("email", m[0], f"email {m[0].lower()}", m.start()),
     ),
     (
         re.compile(
@@ -270,9 +276,9 @@ _RULES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], Fact | None]], ..
 """(pattern, fact of a match or None) by priority: a span taken by an earlier rule is not matched again."""
 
 
-def extract_facts(text: str) -> list[Fact]:
+def extract_facts(text: str) -> list[FactMention]:
     """The checkable facts of ``text``, in order of appearance, no two overlapping."""
-    facts: list[Fact] = []
+    facts: list[FactMention] = []
     taken: list[tuple[int, int]] = []
     for pattern, build in _RULES:
         for match in pattern.finditer(text):
@@ -306,7 +312,7 @@ class KnownFacts:
         self.keys = {fact.key for fact in facts}
         self.values = {fact.value for fact in facts if fact.value is not None}
 
-    def supports(self, fact: Fact) -> bool:
+    def supports(self, fact: FactMention) -> bool:
         """Whether the sources state ``fact``."""
         if fact.key in self.keys or (fact.kind == "number" and fact.value in self.values):
             return True

@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from csml.audit.facts import Fact, KnownFacts, extract_facts
+from csml.audit.facts import FactMention, KnownFacts, extract_facts
 from csml.audit.metrics.base import METRICS, Metric, _skip, abstained, sentences
 from csml.judge.nonclaims import is_checkable
 from csml.models.encoder import Embedder
@@ -41,7 +41,7 @@ class FabricatedEntities(Metric):
         self.knowledge_base = KnownFacts(kb_texts)
         self.kb = kb
 
-    def fabricated(self, answer: str, sources: Sequence[str], use_kb: bool = True) -> list[Fact]:
+    def fabricated(self, answer: str, sources: Sequence[str], use_kb: bool = True) -> list[FactMention]:
         """Facts of ``answer`` found neither in ``sources`` nor (``use_kb``) in the knowledge base."""
         known = KnownFacts(sources)
         return [
