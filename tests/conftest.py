@@ -123,7 +123,7 @@ def smoke_judge(tmp_path_factory: pytest.TempPathFactory, smoke_overrides: tuple
             f"paths.run_dir={tmp / 'runs'}",
             f"paths.output_dir={tmp / 'out'}",
             "experiment=judge_groundedness",
-            "data.source.knowledge_bases=[{_target_: csml.knowledge.AbcdGuidelines, root: ${paths.data_dir}/abcd}]",
+            "~data.source.knowledge_bases.bank_faq",
             "data.source.begin_root=null",
             "data.source.sgd_root=null",
             "data.source.heldout_fraction=0.25",

@@ -65,7 +65,8 @@ class GroundednessPairs(DatasetSource):
     """(claim, knowledge) pairs from knowledge bases and BEGIN, labelled in the ``grounded`` field.
 
     Args:
-        knowledge_bases: Knowledge-base sources (``load() -> list[csml.knowledge.KBEntry]``, as in ``conf/knowledge_base``).
+        knowledge_bases: Knowledge-base sources (``load() -> list[csml.knowledge.KBEntry]``, as in
+            ``conf/knowledge_base``), or a mapping of names to them (the config's form), read in order.
         begin_root: Folder of the BEGIN TSV files; ``None`` uses knowledge-base pairs only.
         begin_files: BEGIN file names per split (``{"train": [...], "validation": [...], "test": [...]}``).
         sgd_root: Folder of the Schema-Guided Dialogue corpus (``train/``, ``dev/``, ``test/``); ``None``
@@ -91,7 +92,7 @@ class GroundednessPairs(DatasetSource):
 
     def __init__(
         self,
-        knowledge_bases: Sequence[Any] = (),
+        knowledge_bases: Sequence[Any] | Mapping[str, Any] = (),
         begin_root: str | None = None,
         begin_files: Mapping[str, Sequence[str]] | None = None,
         separator: str = "[SEP]",
@@ -110,7 +111,9 @@ class GroundednessPairs(DatasetSource):
             PERTURBATIONS[name]  # an unknown name raises UnknownNameError, a ValueError naming the closest
         if not knowledge_bases and begin_root is None and sgd_root is None:
             raise ValueError("GroundednessPairs needs knowledge_bases, begin_root or sgd_root")
-        self.knowledge_bases = list(knowledge_bases)
+        self.knowledge_bases = list(
+            knowledge_bases.values() if isinstance(knowledge_bases, Mapping) else knowledge_bases
+        )
         self.begin_root = Path(begin_root) if begin_root else None
         self.begin_files = {split: list(files) for split, files in (begin_files or {}).items()}
         self.separator = separator
