@@ -60,6 +60,22 @@ def _write_subset(
         writer.writerows(kept)
 
 
+def _store_and_subset(tmp: Path, out_of_scope: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
+    """Overrides for an MLflow store under ``tmp`` and a small Banking77 subset written there (16 training and
+    10 test rows per intent, plus ``out_of_scope`` intents relabelled ``oos``)."""
+    banking77 = project_root() / "data" / "banking77"
+    _write_subset(banking77 / "train.csv", tmp / "train.csv", per_label=16, out_of_scope=out_of_scope)
+    _write_subset(banking77 / "test.csv", tmp / "test.csv", per_label=10, out_of_scope=out_of_scope)
+    store = [f"tracking.uri=sqlite:///{tmp / 'mlflow.db'}", f"tracking.artifact_location={tmp / 'artifacts'}"]
+    data = [
+        "data=user_files",
+        f"data.source.train={tmp / 'train.csv'}",
+        f"data.source.test={tmp / 'test.csv'}",
+        "data.source.columns.intent=category",
+    ]
+    return store, data
+
+
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory) -> dict:
     """One store: v1 trained on four intents; v2 the same model with a zeroed head (always class 0)."""
@@ -69,16 +85,7 @@ def registry(tmp_path_factory) -> dict:
     from csml.train import train
 
     tmp = tmp_path_factory.mktemp("promote")
-    banking77 = project_root() / "data" / "banking77"
-    _write_subset(banking77 / "train.csv", tmp / "train.csv", per_label=16)
-    _write_subset(banking77 / "test.csv", tmp / "test.csv", per_label=10)
-    store = [f"tracking.uri=sqlite:///{tmp / 'mlflow.db'}", f"tracking.artifact_location={tmp / 'artifacts'}"]
-    data = [
-        "data=user_files",
-        f"data.source.train={tmp / 'train.csv'}",
-        f"data.source.test={tmp / 'test.csv'}",
-        "data.source.columns.intent=category",
-    ]
+    store, data = _store_and_subset(tmp)
     cfg = compose(
         "train",
         [
@@ -421,17 +428,8 @@ def oos_model(tmp_path_factory) -> dict:
     from csml.train import train
 
     tmp = tmp_path_factory.mktemp("oos")
-    banking77 = project_root() / "data" / "banking77"
-    _write_subset(banking77 / "train.csv", tmp / "train.csv", per_label=16, out_of_scope=OUT_OF_SCOPE)
-    _write_subset(banking77 / "test.csv", tmp / "test.csv", per_label=10, out_of_scope=OUT_OF_SCOPE)
-    store = [f"tracking.uri=sqlite:///{tmp / 'mlflow.db'}", f"tracking.artifact_location={tmp / 'artifacts'}"]
-    data = [
-        "data=user_files",
-        f"data.source.train={tmp / 'train.csv'}",
-        f"data.source.test={tmp / 'test.csv'}",
-        "data.source.columns.intent=category",
-        "data.oos_label=oos",
-    ]
+    store, data = _store_and_subset(tmp, OUT_OF_SCOPE)
+    data.append("data.oos_label=oos")
     cfg = compose(
         "train",
         [
