@@ -76,28 +76,16 @@ def test_dataset_without_the_label_field(tmp_path: Path) -> None:
 
 def test_unknown_labels_in_test_are_named_with_first_row(tmp_path: Path) -> None:
     test = HEADER + "hello,greet\nbye,leave\nrefund please,refund\nmoney back,refund\nwho,smalltalk\n"
-    error = load_error(csv_source(tmp_path, HEADER + GOOD, test=test))
+    source = csv_source(tmp_path, HEADER + GOOD, test=test, label_policy={"unseen_in_test": "error"})
+    error = load_error(source)
     assert (error.file, error.row, error.field) == (str(tmp_path / "test.csv"), 4, "intent")
     assert "labels in test absent from train: refund, smalltalk (3 rows)" in str(error)
-
-
-def test_label_sets_that_differ_between_splits(tmp_path: Path) -> None:
-    error = load_error(csv_source(tmp_path, HEADER + GOOD, test=HEADER + "hello,greet\n"))
-    assert "train labels absent from test: leave" in str(error)
-    assert "expected the 2 train labels in every split" in str(error)
+    assert "label_policy.unseen_in_test=drop" in str(error)
 
 
 def test_empty_split(tmp_path: Path) -> None:
     error = load_error(csv_source(tmp_path, HEADER + GOOD, test=HEADER))
     assert "the test split has no rows" in str(error)
-
-
-def test_single_example_label_cannot_be_carved(tmp_path: Path) -> None:
-    error = load_error(
-        csv_source(tmp_path, HEADER + GOOD + "thanks,thank\n", test=HEADER + GOOD + "ta,thank\n")
-    )
-    assert "train labels absent from validation: thank" in str(error)
-    assert "each label needs at least 2 train rows" in str(error)
 
 
 def test_unknown_stage_and_channel_values(tmp_path: Path) -> None:

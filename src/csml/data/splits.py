@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from csml.records import Record
 
@@ -58,10 +59,14 @@ class DatasetSplits:
     Attributes:
         name: Dataset name (``"banking77"``).
         label_field: Record field the labels come from (``"intent"`` or ``"sentiment"``).
-        labels: Sorted label set, identical across splits (validated).
+        labels: Sorted label set of train; validation and test hold only these labels (validated), but may
+            lack some (see ``label_report["absent_labels"]``).
         splits: Records per split name; always has ``train``, ``validation`` and ``test``.
         sources: Files or URIs the data was read from, for the run's dataset identity.
         journey_map_version: Version of the intent-to-stage mapping that assigned the stages.
+        label_report: What the source's label policy did (labels and rows dropped or remapped per split,
+            labels kept in train only), as :meth:`csml.data.sources.policy.LabelPolicyReport.to_dict`
+            gives it; ``None`` for splits built without a policy.
     """
 
     name: str
@@ -70,6 +75,7 @@ class DatasetSplits:
     splits: dict[str, list[Record]]
     sources: list[str] = field(default_factory=list)
     journey_map_version: str | None = None
+    label_report: dict[str, Any] | None = None
 
     def __getitem__(self, split: str) -> list[Record]:
         return self.splits[split]
@@ -103,4 +109,5 @@ class DatasetSplits:
             },
             "sources": self.sources,
             "journey_map_version": self.journey_map_version,
+            **({"label_policy": self.label_report} if self.label_report is not None else {}),
         }

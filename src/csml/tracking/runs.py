@@ -128,7 +128,9 @@ def log_config(cfg: DictConfig, resumed: bool = False) -> None:
 
 
 def log_dataset_identity(identity: dict[str, Any]) -> None:
-    """Logs a dataset's name, hash and row counts as params, and its full identity as JSON."""
+    """Logs a dataset's name, hash and row counts as params, and its full identity as JSON; with a label
+    policy report, also its counts (rare labels, rows dropped and remapped per split) as params and the
+    report, with the policy applied, as ``data/label_policy.json``."""
     import mlflow
 
     mlflow.log_params(
@@ -140,3 +142,19 @@ def log_dataset_identity(identity: dict[str, Any]) -> None:
     )
     mlflow.set_tag("csml.dataset_sha256", identity["sha256"])
     mlflow.log_dict(identity, "data/identity.json")
+    report = identity.get("label_policy")
+    if report:
+        mlflow.log_params(
+            {
+                "data.label_policy.rare_labels": len(report["rare_labels"]),
+                **{
+                    f"data.label_policy.rows_dropped.{split}": n
+                    for split, n in report["rows_dropped"].items()
+                },
+                **{
+                    f"data.label_policy.rows_remapped.{split}": n
+                    for split, n in report["rows_remapped"].items()
+                },
+            }
+        )
+        mlflow.log_dict(report, "data/label_policy.json")

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from csml.data.journey import JourneyMap, load_journey_map
-from csml.data.sources.checks import (
-    Row,
-    check_known_labels,
-    check_labels_present,
-    check_same_labels,
-    check_text,
-)
+from csml.data.sources.checks import Row, check_labels_present, check_split_labels, check_text
+from csml.data.sources.policy import LabelPolicy, apply_label_policy
 from csml.data.sources.sampling import stratified_split, stratified_take
 from csml.data.splits import SPLITS, DatasetSplits
 from csml.records import LABEL_FIELDS, Record
+
+log = logging.getLogger(__name__)
 
 
 class DatasetSource(ABC):
@@ -29,9 +29,11 @@ class DatasetSource(ABC):
     ``"<name>:<split or file part in the source>:<row index or native id>"``: they do not change when a
     validation split is carved from train, so per-sample results stay comparable across seeds.
 
-    :meth:`load` does the rest for every source: it checks labels (present, validation/test labels seen in
-    train, the same label set in every split), carves a validation split from train when there is none
-    (stratified by label, seeded), and applies ``limit``.
+    :meth:`load` does the rest for every source: it checks every row has a label, applies the label policy
+    (rare labels dropped or merged, evaluation labels unseen in train refused, dropped or mapped to
+    out-of-scope), carves a validation split from train when there is none (stratified by label, seeded;
+    labels with a single train row stay in train), applies ``limit``, and keeps a report of what the policy
+    did on the returned splits (``label_report``), logged as a warning when it changed anything.
 
     Args:
         val_fraction: Fraction of each label's train rows held out as validation when there is none.
@@ -39,6 +41,8 @@ class DatasetSource(ABC):
         limit: Most records kept per split, taken round-robin over labels after a seeded shuffle (small real
             slices for tests and smoke runs); ``None`` keeps all.
         journey_map: Path of the journey-map YAML giving stages and channels; ``None`` is the bundled map.
+        label_policy: A :class:`~csml.data.sources.policy.LabelPolicy` or a mapping of its fields
+            (``data.source.label_policy``); ``None`` is the default policy.
     """
 
     name: str = ""
@@ -49,6 +53,7 @@ class DatasetSource(ABC):
         seed: int = 0,
         limit: int | None = None,
         journey_map: str | Path | None = None,
+        label_policy: LabelPolicy | Mapping[str, Any] | None = None,
     ) -> None:
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
@@ -58,6 +63,7 @@ class DatasetSource(ABC):
         self.seed = seed
         self.limit = limit
         self.journey_map = journey_map
+        self.label_policy = LabelPolicy.of(label_policy)
         self._journey: JourneyMap | None = None
 
     @property
@@ -85,17 +91,18 @@ class DatasetSource(ABC):
         splits = self._read()
         files = list(dict.fromkeys(row.file for rows in splits.values() for row in rows))
         check_labels_present(self.name, splits, label_field)
-        check_known_labels(splits, label_field)
-        hint = ""
+        splits, report = apply_label_policy(splits, label_field, self.label_policy)
         if "validation" not in splits:
+            counts = Counter(row.record.label(label_field) or "" for row in splits["train"])
+            report.train_only_labels = {label: n for label, n in sorted(counts.items()) if n < 2}
             splits["train"], splits["validation"] = stratified_split(
                 splits["train"], self.val_fraction, self.seed, key=lambda row: row.record.label(label_field)
             )
-            hint = " (validation was carved from train: each label needs at least 2 train rows)"
-        check_same_labels(splits, label_field, hint)
         if self.limit is not None:
             splits = self._take(splits, label_field, self.limit)
-        labels = check_same_labels(splits, label_field)
+        labels, report.absent_labels = check_split_labels(splits, label_field)
+        if report.changed:
+            log.warning(report.summary(self.name))
         return DatasetSplits(
             name=self.name,
             label_field=label_field,
@@ -103,6 +110,7 @@ class DatasetSource(ABC):
             splits={split: [row.record for row in splits[split]] for split in SPLITS},
             sources=files,
             journey_map_version=self.journey.version,
+            label_report=report.to_dict(),
         )
 
     def _take(self, splits: dict[str, list[Row]], label_field: str, limit: int) -> dict[str, list[Row]]:

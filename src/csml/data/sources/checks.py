@@ -53,7 +53,7 @@ def check_labels_present(name: str, splits: Mapping[str, list[Row]], label_field
                 )
 
 
-def check_known_labels(splits: Mapping[str, list[Row]], label_field: str) -> None:
+def check_known_labels(splits: Mapping[str, list[Row]], label_field: str, hint: str = "") -> None:
     """Labels of validation and test all occur in train; names them and their first row otherwise."""
     known = {row.record.label(label_field) for row in splits["train"]}
     for split in ("validation", "test"):
@@ -62,7 +62,7 @@ def check_known_labels(splits: Mapping[str, list[Row]], label_field: str) -> Non
             first = unknown[0]
             labels = sorted({row.record.label(label_field) or "" for row in unknown})
             raise DataValidationError(
-                f"labels in {split} absent from train: {', '.join(labels)} ({len(unknown)} rows)",
+                f"labels in {split} absent from train: {', '.join(labels)} ({len(unknown)} rows){hint}",
                 file=first.file,
                 row=first.row,
                 field=label_field,
@@ -71,22 +71,21 @@ def check_known_labels(splits: Mapping[str, list[Row]], label_field: str) -> Non
             )
 
 
-def check_same_labels(splits: Mapping[str, list[Row]], label_field: str, hint: str = "") -> list[str]:
-    """The sorted label set, after checking every split has every train label."""
+def check_split_labels(
+    splits: Mapping[str, list[Row]], label_field: str
+) -> tuple[list[str], dict[str, list[str]]]:
+    """The sorted train label set and, per evaluation split, the train labels it has no row of.
+
+    Evaluation splits may lack train labels (their metrics cover the labels present), but they must have
+    rows, and only labels train has (the label policy has removed or remapped the others).
+    """
     labels = {row.record.label(label_field) or "" for row in splits["train"]}
+    absent: dict[str, list[str]] = {}
     for split in ("validation", "test"):
         if not splits[split]:
             raise DataValidationError(
-                f"the {split} split has no rows", expected=f"the {len(labels)} train labels"
+                f"the {split} split has no rows", expected=f"rows of the {len(labels)} train labels"
             )
-        missing = labels - {row.record.label(label_field) for row in splits[split]}
-        if missing:
-            raise DataValidationError(
-                f"label sets differ between splits: train labels absent from {split}: "
-                f"{', '.join(sorted(missing))}{hint}",
-                file=splits[split][0].file,
-                field=label_field,
-                expected=f"the {len(labels)} train labels in every split",
-                found=f"{len(labels) - len(missing)} of them in {split}",
-            )
-    return sorted(labels)
+        check_known_labels({"train": splits["train"], split: splits[split]}, label_field)
+        absent[split] = sorted(labels - {row.record.label(label_field) or "" for row in splits[split]})
+    return sorted(labels), absent
