@@ -52,7 +52,7 @@ def train(
     identity = datamodule.splits.identity()
     log.info("data %s: %s rows, %d labels", identity["name"], identity["rows"], identity["num_labels"])
     check_positive_label(datamodule.labels, cfg.evaluation.get("positive_label"))  # before any training
-    model = instantiate(cfg.model, labels=datamodule.labels)
+    model = build_model(cfg, datamodule)
     check_max_length(datamodule.max_length, model.net.encoder.config)
 
     if not is_rank_zero():
@@ -68,7 +68,7 @@ def train(
                 raise ValueError(
                     "trainer=fsdp needs callbacks.model_checkpoint: evaluation reloads its weights"
                 )
-            model = instantiate(cfg.model, labels=datamodule.labels)
+            model = build_model(cfg, datamodule)
         best = load_best_weights(trainer, model)
         scorer = fit_oos_scorer(
             cfg.evaluation.get("oos_score") or "softmax",
@@ -121,6 +121,15 @@ def train(
             run, info, registered, headline, datamodule=datamodule, model=model, trainer=trainer,
             model_dir=model_dir,
         )  # fmt: skip
+
+
+def build_model(cfg: DictConfig, datamodule: Any) -> Any:
+    """Instantiates ``cfg.model`` for the data's labels; with ``model.class_weighting`` set, also hands it
+    the training rows per label its loss weights come from (the model never reads the data module)."""
+    from hydra.utils import instantiate
+
+    extra = {"label_counts": datamodule.label_counts("train")} if cfg.model.get("class_weighting") else {}
+    return instantiate(cfg.model, labels=datamodule.labels, **extra)
 
 
 def check_pair_separator(source: Any, tokenizer: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -37,6 +38,11 @@ class LengthBucketSampler(Sampler[list[int]]):
     into batches; the batches are then shuffled. A different permutation is drawn each epoch from
     ``seed + epoch``, so runs are reproducible.
 
+    With ``weights`` (one per sample), the epoch is instead ``len(lengths)`` indices drawn with replacement
+    in proportion to them (:func:`balanced_weights` gives every label the same share), then pooled, sorted
+    and batched the same way: sorting reorders samples within a pool, so the epoch keeps the drawn share of
+    every label.
+
     Under data-parallel training (``num_replicas`` processes) every process draws the same permutation and
     takes every ``num_replicas``-th batch from ``rank``, each the same number of batches.
     """
@@ -49,8 +55,10 @@ class LengthBucketSampler(Sampler[list[int]]):
         pool_factor: int = 50,
         num_replicas: int = 1,
         rank: int = 0,
+        weights: Sequence[float] | None = None,
     ) -> None:
         self.lengths = list(lengths)
+        self.weights = list(weights) if weights is not None else None
         self.batch_size = batch_size
         self.seed = seed
         self.pool_size = batch_size * pool_factor
@@ -63,8 +71,11 @@ class LengthBucketSampler(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         rng = random.Random(self.seed + self.epoch)
         self.epoch += 1
-        order = list(range(len(self.lengths)))
-        rng.shuffle(order)
+        if self.weights is None:
+            order = list(range(len(self.lengths)))
+            rng.shuffle(order)
+        else:
+            order = rng.choices(range(len(self.lengths)), weights=self.weights, k=len(self.lengths))
         batches = []
         for start in range(0, len(order), self.pool_size):
             pool = sorted(order[start : start + self.pool_size], key=self.lengths.__getitem__)
@@ -75,6 +86,47 @@ class LengthBucketSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:
         return ((len(self.lengths) + self.batch_size - 1) // self.batch_size) // self.num_replicas
+
+
+class BalancedSampler(Sampler[int]):
+    """``num_samples`` indices drawn with replacement in proportion to ``weights``, a new draw each epoch
+    from ``seed + epoch`` (reproducible, like :class:`LengthBucketSampler`).
+
+    Under data-parallel training every process makes the same draw and takes every ``num_replicas``-th
+    index from ``rank``, each the same number.
+    """
+
+    def __init__(
+        self,
+        weights: Sequence[float],
+        seed: int,
+        num_samples: int | None = None,
+        num_replicas: int = 1,
+        rank: int = 0,
+    ) -> None:
+        self.weights = list(weights)
+        self.num_samples = len(self.weights) if num_samples is None else num_samples
+        self.seed = seed
+        self.epoch = 0
+        self.num_replicas, self.rank = num_replicas, rank
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        rng = random.Random(self.seed + self.epoch)
+        self.epoch += 1
+        drawn = rng.choices(range(len(self.weights)), weights=self.weights, k=self.num_samples)
+        return iter(drawn[self.rank : len(self) * self.num_replicas : self.num_replicas])
+
+    def __len__(self) -> int:
+        return self.num_samples // self.num_replicas
+
+
+def balanced_weights(label_ids: Sequence[int]) -> list[float]:
+    """Sampling weight of each sample, ``1 / (rows of its label)``: every label is drawn equally often."""
+    counts = Counter(label_ids)
+    return [1.0 / counts[label] for label in label_ids]
 
 
 class TextClassificationDataModule(L.LightningDataModule):
@@ -89,6 +141,9 @@ class TextClassificationDataModule(L.LightningDataModule):
         max_length: Longer texts are truncated to this many tokens.
         num_workers: DataLoader worker processes.
         length_bucketing: Batch training samples of similar length (faster; still shuffled).
+        balanced_sampling: Each training epoch draws as many samples as the training split has, with
+            replacement, every label equally often (rare labels repeat, frequent ones are subsampled);
+            combines with ``length_bucketing``, which then batches the drawn samples by length.
         oos_label: Label that marks out-of-scope utterances (CLINC150's ``"oos"``), if any.
         seed: Seed of the training-batch order.
     """
@@ -105,6 +160,7 @@ class TextClassificationDataModule(L.LightningDataModule):
         length_bucketing: bool = True,
         oos_label: str | None = None,
         seed: int = 0,
+        balanced_sampling: bool = False,
     ) -> None:
         super().__init__()
         self.source = source
@@ -115,6 +171,7 @@ class TextClassificationDataModule(L.LightningDataModule):
         self.max_length = max_length
         self.num_workers = num_workers
         self.length_bucketing = length_bucketing
+        self.balanced_sampling = balanced_sampling
         self.oos_label = oos_label
         self.seed = seed
         self.data: DatasetSplits | None = None
@@ -130,6 +187,11 @@ class TextClassificationDataModule(L.LightningDataModule):
         if self.data is None:
             raise RuntimeError("call setup() before using the data module's splits")
         return self.data
+
+    def label_counts(self, split: str = "train") -> list[int]:
+        """Rows of each label in ``split``, in label index order (after :meth:`setup`)."""
+        counts = Counter(self.encoded[split].label_ids)
+        return [counts[i] for i in range(len(self.labels))]
 
     def setup(self, stage: str | None = None) -> None:
         if self.data is not None:
@@ -161,12 +223,16 @@ class TextClassificationDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         dataset = self.encoded["train"]
         replicas, rank = _data_parallel_group()
+        weights = balanced_weights(dataset.label_ids) if self.balanced_sampling else None
         if self.length_bucketing:
             lengths = [len(ids) for ids in dataset.input_ids]
             sampler = LengthBucketSampler(
-                lengths, self.batch_size, self.seed, num_replicas=replicas, rank=rank
+                lengths, self.batch_size, self.seed, num_replicas=replicas, rank=rank, weights=weights
             )
             return self._loader(dataset, batch_sampler=sampler)
+        if weights is not None:
+            balanced = BalancedSampler(weights, self.seed, num_replicas=replicas, rank=rank)
+            return self._loader(dataset, batch_size=self.batch_size, sampler=balanced)
         if replicas > 1:
             shard = DistributedSampler(dataset, replicas, rank, shuffle=True, seed=self.seed, drop_last=True)
             return self._loader(dataset, batch_size=self.batch_size, sampler=shard)

@@ -31,6 +31,14 @@ class SequenceClassifier(L.LightningModule):
         label_smoothing: Cross-entropy label smoothing.
         class_weights: Cross-entropy weight of named labels (``{oos: 3.0}``); unnamed labels weigh 1.
         gguf_file: GGUF file inside ``backbone`` to load (de-quantised to float32), e.g. SmolLM2's.
+        class_weighting: Cross-entropy weights from the training label counts, for imbalanced data:
+            ``None`` (off), ``"balanced"`` or ``"sqrt_inverse"`` (see :func:`imbalance_weights`); multiplied
+            by ``class_weights`` where both are set.
+        label_counts: Training rows per label, in ``labels`` order (filled in at run time from the data when
+            ``class_weighting`` is set).
+
+    The loss weights are a buffer (``loss_fn.weight``), saved with checkpoints; they shape the training and
+    validation losses only, never predictions.
     """
 
     def __init__(
@@ -46,6 +54,8 @@ class SequenceClassifier(L.LightningModule):
         label_smoothing: float = 0.0,
         class_weights: dict[str, float] | None = None,
         gguf_file: str | None = None,
+        class_weighting: str | None = None,
+        label_counts: list[int] | None = None,
     ) -> None:
         super().__init__()
         # Plain containers (not OmegaConf's) so checkpoints load with torch.load(weights_only=True).
@@ -55,17 +65,28 @@ class SequenceClassifier(L.LightningModule):
         unknown = sorted(set(class_weights or {}) - set(labels))
         if unknown:
             raise ValueError(f"model.class_weights names labels the data does not have: {unknown}")
+        if class_weighting is not None and class_weighting not in CLASS_WEIGHTINGS:
+            raise ValueError(
+                f"model.class_weighting={class_weighting!r}; expected null or one of {list(CLASS_WEIGHTINGS)}"
+            )
+        if class_weighting is not None and label_counts is None:
+            raise ValueError(
+                f"model.class_weighting={class_weighting!r} needs label_counts, the training rows per label "
+                "(csml train passes them from the data)"
+            )
+        label_counts = [int(n) for n in label_counts] if label_counts is not None else None
+        if label_counts is not None and len(label_counts) != len(labels):
+            raise ValueError(f"label_counts has {len(label_counts)} entries for {len(labels)} labels")
         self.save_hyperparameters(ignore=["optimizer"], logger=False)
         self.optimizer_factory = optimizer
         self.labels = labels
         self.net = EncoderClassifier.from_pretrained(
             backbone, len(labels), pooling=pooling, dropout=dropout, lora=lora, gguf_file=gguf_file
         )
-        weight = (
-            torch.tensor([(class_weights or {}).get(label, 1.0) for label in labels])
-            if class_weights
-            else None
-        )
+        weight = None
+        if class_weights or class_weighting is not None:
+            named = torch.tensor([(class_weights or {}).get(label, 1.0) for label in labels])
+            weight = named * imbalance_weights(label_counts, class_weighting) if class_weighting else named
         self.loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
         self._val_logits: list[torch.Tensor] = []
         self._val_labels: list[torch.Tensor] = []
@@ -130,3 +151,35 @@ class SequenceClassifier(L.LightningModule):
             features.append(torch.zeros(0, self.net.head.in_features))
             logits.append(torch.zeros(0, len(self.labels)))
         return torch.cat(features).numpy(), torch.cat(logits).numpy()
+
+
+CLASS_WEIGHTINGS = ("balanced", "sqrt_inverse")
+"""Values of ``model.class_weighting`` besides ``None``."""
+
+
+def imbalance_weights(label_counts: list[int], scheme: str) -> torch.Tensor:
+    """Per-label cross-entropy weights that counter class imbalance, from the training rows per label.
+
+    ``"balanced"`` weighs label ``c`` by ``n / (k * count_c)`` (scikit-learn's ``class_weight="balanced"``:
+    every label contributes as much to the loss as if all were equally frequent); ``"sqrt_inverse"`` by the
+    square root of that, rescaled to mean 1 (a milder correction). A label with no training rows counts as
+    one (it is never a training target, so its weight does not matter). The loss is a weighted mean, so
+    only the ratios between weights change training.
+
+    Args:
+        label_counts: Training rows per label, in label index order.
+        scheme: ``"balanced"`` or ``"sqrt_inverse"``.
+
+    Returns:
+        A float tensor of ``len(label_counts)`` weights.
+    """
+    if scheme not in CLASS_WEIGHTINGS:
+        raise ValueError(
+            f"model.class_weighting={scheme!r}; expected null or one of {list(CLASS_WEIGHTINGS)}"
+        )
+    counts = torch.tensor(label_counts, dtype=torch.float64).clamp(min=1)
+    weights = counts.sum() / (len(counts) * counts)
+    if scheme == "sqrt_inverse":
+        weights = weights.sqrt()
+        weights = weights / weights.mean()
+    return weights.float()
