@@ -58,9 +58,10 @@ def test_per_class_report_has_a_row_for_every_label_including_unsupported() -> N
         "recall": pytest.approx(2 / 3),
         "f1": 0.8,
         "support": 3,
+        "absent": False,
     }
     assert rows[2]["precision"] == 0.5 and rows[2]["recall"] == 1.0
-    assert rows[3] == {"label": "d", "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    assert rows[3] == {"label": "d", "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0, "absent": True}
 
 
 @pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")

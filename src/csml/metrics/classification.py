@@ -158,7 +158,8 @@ def per_class_report(y_true: Any, y_pred: Any, labels: Sequence[str]) -> list[di
 
     Returns:
         One dict per label, in label order: ``label`` (str), ``precision``, ``recall``, ``f1`` (floats, 0.0
-        where undefined) and ``support`` (int, the number of true samples).
+        where undefined), ``support`` (int, the number of true samples) and ``absent`` (True when the split
+        has no sample of the label, as when a user's test file lacks a label train has).
     """
     labels = as_labels(labels)
     n_classes = len(labels)
@@ -174,6 +175,7 @@ def per_class_report(y_true: Any, y_pred: Any, labels: Sequence[str]) -> list[di
             "recall": float(recall[i]),
             "f1": float(f1[i]),
             "support": int(support[i]),
+            "absent": bool(support[i] == 0),
         }
         for i, label in enumerate(labels)
     ]
