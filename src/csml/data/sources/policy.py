@@ -201,11 +201,11 @@ def apply_label_policy(
         for row in rows:
             if label(row) not in rare:
                 kept.append(row)
+            elif policy.rare == "merge" and label(row) == policy.other_label:
+                kept.append(row)  # a rare other label merges into itself: unchanged
             elif policy.rare == "merge":
-                kept.append(relabel(row, policy.other_label) if label(row) != policy.other_label else row)
-                report.rows_remapped[split] = report.rows_remapped.get(split, 0) + (
-                    label(row) != policy.other_label
-                )
+                kept.append(relabel(row, policy.other_label))
+                report.rows_remapped[split] = report.rows_remapped.get(split, 0) + 1
             else:
                 report.rows_dropped[split] = report.rows_dropped.get(split, 0) + 1
         result[split] = kept
@@ -238,5 +238,4 @@ def apply_label_policy(
                 row if label(row) in known else relabel(row, str(policy.oos_label)) for row in result[split]
             ]
             report.rows_remapped[split] = report.rows_remapped.get(split, 0) + sum(unseen.values())
-    report.rows_remapped = {split: n for split, n in report.rows_remapped.items() if n}
     return result, report
