@@ -21,7 +21,11 @@ from csml.records import Record
 
 @dataclass
 class SplitEvaluation:
-    """Predictions and metrics of one split (``prefix`` is the metric namespace: ``val`` or ``test``)."""
+    """Predictions and metrics of one split (``prefix`` is the metric namespace: ``val`` or ``test``).
+
+    ``y_true`` and ``y_pred`` are label indices, shape (n,); for a multi-label model 0/1 label indicators,
+    shape (n, len(labels)).
+    """
 
     prefix: str
     records: list[Record]
@@ -33,7 +37,11 @@ class SplitEvaluation:
 
 @dataclass
 class Evaluation:
-    """All evaluated splits plus the OOS threshold that was used (chosen on validation data)."""
+    """All evaluated splits plus the thresholds that were used (chosen on validation data).
+
+    ``label_separator`` is set for a multi-label model (labels are sets, joined with it), whose per-label
+    thresholds are ``label_thresholds``, in ``labels`` order.
+    """
 
     labels: list[str]
     label_field: str
@@ -42,10 +50,17 @@ class Evaluation:
     oos_score: str = "softmax"
     decision_threshold: float | None = None
     splits: dict[str, SplitEvaluation] = field(default_factory=dict)
+    label_separator: str | None = None
+    label_thresholds: tuple[float, ...] | None = None
 
     @property
     def metrics(self) -> dict[str, float]:
         return {k: v for split in self.splits.values() for k, v in split.metrics.items()}
+
+    @property
+    def multi_label(self) -> bool:
+        """Whether the model predicts a set of labels per text."""
+        return self.label_separator is not None
 
 
 @dataclass(frozen=True)
@@ -56,7 +71,10 @@ class DecisionRule:
     (see :mod:`csml.scoring`): with an ``oos_label``, an in-scope score below ``oos_threshold`` gives the OOS
     label (:func:`~csml.metrics.oos.predict_with_oos`); else a two-label model with a ``decision_threshold``
     predicts ``positive_label`` when its probability reaches it (:func:`predict_with_decision_threshold`);
-    else the argmax.
+    else the argmax. A ``multi_label`` model (one sigmoid probability per label) predicts every label whose
+    probability reaches its own threshold in ``label_thresholds``, and the single most probable label for a
+    text where none does (:func:`~csml.metrics.multilabel.predict_label_sets`); its predictions are 0/1
+    label indicators, shape (n, len(labels)).
 
     Attributes:
         labels: Label names in the column order of the probabilities.
@@ -66,10 +84,14 @@ class DecisionRule:
         positive_label: The label ``decision_threshold`` applies to (one of exactly two labels).
         decision_threshold: The least probability of ``positive_label`` that predicts it (None: argmax);
             ``"auto"`` until :meth:`choose` picks it.
+        multi_label: The probabilities are one sigmoid per label and a text has a set of labels.
+        label_thresholds: With ``multi_label``, the least probability of each label that predicts it, in
+            ``labels`` order (None: 0.5 for each); ``"auto"`` until :meth:`choose` picks them.
 
     Raises:
         ValueError: A decision threshold without a positive label, or a positive label that is not one of
-            exactly two labels.
+            exactly two labels; a multi-label rule with an OOS or positive label, or with a number of label
+            thresholds other than one per label.
     """
 
     labels: tuple[str, ...]
@@ -77,9 +99,12 @@ class DecisionRule:
     oos_threshold: float | str | None = None
     positive_label: str | None = None
     decision_threshold: float | str | None = None
+    multi_label: bool = False
+    label_thresholds: tuple[float, ...] | str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", tuple(self.labels))
+        self._check_label_thresholds()
         if self.oos_label is None:
             object.__setattr__(self, "oos_threshold", None)
         elif self.oos_threshold not in (None, "auto"):
@@ -93,10 +118,37 @@ class DecisionRule:
         if self.decision_threshold not in (None, "auto"):
             object.__setattr__(self, "decision_threshold", float(self.decision_threshold))
 
+    def _check_label_thresholds(self) -> None:
+        """Validates the multi-label fields (``label_thresholds`` as a tuple of floats, or None or "auto")."""
+        thresholds = self.label_thresholds
+        numbers = thresholds is not None and not isinstance(thresholds, str)
+        if isinstance(thresholds, str) and thresholds != "auto":
+            raise ValueError(f'label_thresholds must be numbers, "auto" or None, got {thresholds!r}')
+        if not self.multi_label:
+            if numbers:
+                raise ValueError("label_thresholds are the thresholds of a multi-label rule: set multi_label")
+            object.__setattr__(self, "label_thresholds", None)
+            return
+        if self.oos_label is not None:
+            raise ValueError(
+                f"a multi-label model has no out-of-scope label (got {self.oos_label!r}): out-of-scope "
+                "detection needs one label per text; set data.oos_label=null"
+            )
+        if self.positive_label is not None:
+            raise ValueError(
+                f"positive_label={self.positive_label!r} and its decision threshold are for two-label "
+                "models; a multi-label model has a threshold per label (label_thresholds)"
+            )
+        if numbers:
+            thresholds = tuple(float(t) for t in thresholds)
+            if len(thresholds) != len(self.labels):
+                raise ValueError(f"{len(thresholds)} label thresholds for {len(self.labels)} labels")
+            object.__setattr__(self, "label_thresholds", thresholds)
+
     @property
     def resolved(self) -> bool:
         """No threshold is left ``"auto"``: the rule can :meth:`predict`."""
-        return "auto" not in (self.oos_threshold, self.decision_threshold)
+        return "auto" not in (self.oos_threshold, self.decision_threshold, self.label_thresholds)
 
     def choose(
         self,
@@ -113,7 +165,9 @@ class DecisionRule:
 
         Args:
             probs: Validation probabilities, shape (n, len(labels)).
-            y: Their true class indices.
+            y: Their true class indices; for a multi-label rule their 0/1 label indicators (n, len(labels)),
+                on which each label's threshold is chosen for its best F1
+                (:func:`~csml.metrics.multilabel.choose_label_thresholds`).
             scores: Their in-scope OOS scores; None for the in-scope max probability.
             oos_min_recall: The validation OOS recall the OOS threshold must reach (see
                 :func:`~csml.metrics.oos.choose_oos_threshold`); None maximises the mean of in-scope
@@ -126,9 +180,12 @@ class DecisionRule:
             answers: Each validation row's answer id: rows of one answer are one decision, its weakest row's.
         """
         from csml.metrics.binary import choose_decision_threshold, choose_domain_balanced_threshold
+        from csml.metrics.multilabel import choose_label_thresholds
         from csml.metrics.oos import choose_oos_threshold
 
-        chosen: dict[str, float] = {}
+        chosen: dict[str, Any] = {}
+        if self.label_thresholds == "auto":
+            chosen["label_thresholds"] = tuple(float(t) for t in choose_label_thresholds(probs, y))
         if self.oos_threshold == "auto":
             chosen["oos_threshold"] = choose_oos_threshold(
                 probs,
@@ -150,14 +207,18 @@ class DecisionRule:
         return replace(self, **chosen)
 
     def predict(self, probs: np.ndarray, scores: np.ndarray | None = None) -> np.ndarray:
-        """Class indices of ``probs`` (n, len(labels)); ``scores`` are the in-scope OOS scores (None: the
-        in-scope max probability)."""
+        """Class indices of ``probs`` (n, len(labels)), or a multi-label rule's 0/1 label indicators (n,
+        len(labels)); ``scores`` are the in-scope OOS scores (None: the in-scope max probability)."""
+        from csml.metrics.multilabel import DEFAULT_THRESHOLD, predict_label_sets
         from csml.metrics.oos import predict_with_oos
 
         if not self.resolved:
             raise ValueError(
                 '"auto" thresholds are chosen on validation data: call DecisionRule.choose first'
             )
+        if self.multi_label:
+            thresholds = self.label_thresholds or (DEFAULT_THRESHOLD,) * len(self.labels)
+            return predict_label_sets(probs, thresholds)
         if self.oos_label is not None:
             return predict_with_oos(
                 probs, list(self.labels), self.oos_label, self.oos_threshold, scores=scores
@@ -181,6 +242,27 @@ def label_indices(records: Sequence[Record], label_field: str, labels: Sequence[
     return np.array([index[r.label(label_field)] for r in records], dtype=np.int64)
 
 
+def label_indicators(
+    records: Sequence[Record], label_field: str, labels: Sequence[str], separator: str
+) -> np.ndarray:
+    """0/1 indicators (n, len(labels)) of each record's label set (labels joined by ``separator``); a clear
+    error names labels the model does not know."""
+    from csml.data.label_sets import label_set
+
+    index = {label: i for i, label in enumerate(labels)}
+    sets = [label_set(r.label(label_field) or "", separator) for r in records]
+    unknown = sorted({label for labels_of_row in sets for label in labels_of_row} - index.keys())
+    if unknown:
+        raise ValueError(
+            f"the data has {label_field} labels the model was not trained on: {unknown[:10]}"
+            f"{' ...' if len(unknown) > 10 else ''}; the model knows {len(labels)} labels"
+        )
+    indicators = np.zeros((len(records), len(labels)), dtype=np.int64)
+    for row, labels_of_row in enumerate(sets):
+        indicators[row, [index[label] for label in labels_of_row]] = 1
+    return indicators
+
+
 def evaluate(
     probs_by_split: dict[str, tuple[list[Record], np.ndarray]],
     labels: list[str],
@@ -195,6 +277,8 @@ def evaluate(
     decision_threshold: float | str | None = "auto",
     threshold_domain_field: str | None = None,
     threshold_answer_field: str | None = None,
+    label_separator: str | None = None,
+    label_thresholds: Sequence[float] | str | None = "auto",
 ) -> Evaluation:
     """Computes metrics for each split from its records and predicted probabilities.
 
@@ -222,17 +306,39 @@ def evaluate(
             :meth:`DecisionRule.choose`). Rows without it form one domain.
         threshold_answer_field: With ``"auto"``: the ``meta`` field naming the answer a validation row is a
             claim of; the claims of one answer are then one decision (rows without it are their own).
+        label_separator: For a multi-label model (``probs`` one sigmoid per label): the separator of the
+            records' label sets. Predictions are then label sets (see :class:`DecisionRule`) and the metrics
+            those of :func:`~csml.metrics.multilabel.compute_multilabel_metrics`; None: one label per text.
+        label_thresholds: With ``label_separator``: ``"auto"`` chooses each label's threshold for its best
+            F1 on the validation split, numbers (one per label, a model card's) apply as they are, None is
+            0.5 for every label.
     """
     from csml.metrics.classification import compute_classification_metrics
+    from csml.metrics.multilabel import compute_multilabel_metrics
 
-    rule = DecisionRule(tuple(labels), oos_label, oos_threshold, positive_label, decision_threshold)
+    multi_label = label_separator is not None
+
+    def targets(records: Sequence[Record]) -> np.ndarray:
+        if multi_label:
+            return label_indicators(records, label_field, labels, str(label_separator))
+        return label_indices(records, label_field, labels)
+
+    rule = DecisionRule(
+        tuple(labels),
+        oos_label,
+        oos_threshold,
+        positive_label,
+        decision_threshold,
+        multi_label,
+        label_thresholds,
+    )
     if not rule.resolved:
         if "validation" not in probs_by_split:
             raise ValueError('"auto" thresholds are chosen on the validation split; score it too')
         records, probs = probs_by_split["validation"]
         rule = rule.choose(
             probs,
-            label_indices(records, label_field, labels),
+            targets(records),
             None if oos_scores_by_split is None else oos_scores_by_split["validation"],
             oos_min_recall=oos_min_recall,
             oos_in_scope_acceptance=oos_in_scope_acceptance,
@@ -246,11 +352,24 @@ def evaluate(
     result = Evaluation(
         labels, label_field, oos_label, rule.oos_threshold, oos_score, rule.decision_threshold
     )
+    if multi_label:
+        result.label_separator, result.label_thresholds = label_separator, rule.label_thresholds
     for split, (records, probs) in probs_by_split.items():
         prefix = metric_prefix(split)
-        y_true = label_indices(records, label_field, labels)
+        y_true = targets(records)
         scores = None if oos_scores_by_split is None else oos_scores_by_split[split]
         y_pred = rule.predict(probs, scores)
+        if multi_label:
+            metrics = compute_multilabel_metrics(
+                y_true,
+                y_pred,
+                labels,
+                prefix=prefix,
+                stages=[r.stage.value for r in records],
+                channels=[r.channel.value for r in records],
+            )
+            result.splits[split] = SplitEvaluation(prefix, list(records), y_true, probs, y_pred, metrics)
+            continue
         metrics = compute_classification_metrics(
             y_true,
             probs,
@@ -339,6 +458,9 @@ def write_reports(evaluation: Evaluation, out_dir: Path, top_k: int = 5) -> list
     labels = evaluation.labels
     written = []
     for split in evaluation.splits.values():
+        if evaluation.multi_label:
+            written += _write_label_set_reports(evaluation, split, out_dir, top_k)
+            continue
         path = out_dir / f"{split.prefix}_predictions.jsonl"
         with path.open("w", encoding="utf-8") as f:
             for record, truth, pred, probs in zip(
@@ -387,3 +509,49 @@ def write_reports(evaluation: Evaluation, out_dir: Path, top_k: int = 5) -> list
     metrics_path.write_text(json.dumps({**evaluation.metrics}, indent=2, sort_keys=True))
     written.append(metrics_path)
     return written
+
+
+def _write_label_set_reports(
+    evaluation: Evaluation, split: SplitEvaluation, out_dir: Path, top_k: int
+) -> list[Path]:
+    """A multi-label model's reports of one split: per-sample predictions with the true and predicted label
+    sets (lists, and joined as the data writes them), the per-label report with each label's threshold, and
+    the micro-F1 by stage and channel."""
+    from csml.data.label_sets import join_label_set
+    from csml.metrics.multilabel import multilabel_per_class_report
+    from csml.metrics.plots import plot_slice_bars
+
+    labels, separator = evaluation.labels, evaluation.label_separator
+    path = out_dir / f"{split.prefix}_predictions.jsonl"
+    with path.open("w", encoding="utf-8") as f:
+        for record, truth, predicted, probs in zip(
+            split.records, split.y_true, split.y_pred, split.probs, strict=True
+        ):
+            picked = np.flatnonzero(predicted)
+            true_labels = [labels[j] for j in np.flatnonzero(truth)]
+            predicted_labels = [labels[j] for j in picked]
+            top = np.argsort(-probs)[:top_k]
+            row = {
+                "id": record.id,
+                "text": record.text,
+                "stage": record.stage.value,
+                "channel": record.channel.value,
+                "label": join_label_set(true_labels, separator),
+                "prediction": join_label_set(predicted_labels, separator),
+                "labels": true_labels,
+                "predicted_labels": predicted_labels,
+                "correct": bool((truth == predicted).all()),
+                "scores": [round(float(probs[j]), 6) for j in picked],
+                "top_k": [[labels[j], round(float(probs[j]), 6)] for j in top],
+            }
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    report = out_dir / f"{split.prefix}_per_class.json"
+    per_label = multilabel_per_class_report(split.y_true, split.y_pred, labels, evaluation.label_thresholds)
+    report.write_text(json.dumps(per_label, indent=2))
+    bars = [
+        plot_slice_bars(
+            split.metrics, split.prefix, group, "micro_f1", out_dir / f"{split.prefix}_{group}_micro_f1.png"
+        )
+        for group in ("stage", "channel")
+    ]
+    return [path, report, *bars]

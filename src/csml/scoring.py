@@ -4,10 +4,10 @@ and the pyfunc.
 A :class:`Classifier` is a saved model folder, a model logged to MLflow (``models:/<name>@champion``) or a
 Lightning checkpoint, with the OOS scorer saved with it (softmax, energy, Mahalanobis or kNN, see
 :mod:`csml.models.components.oos_scorers`) and its model card. :meth:`Classifier.decision_rule` reads the
-card's thresholds: the OOS threshold, on the scale of that scorer, and a two-label model's decision
-threshold. :func:`score_splits` scores a classifier on dataset splits (``csml eval``, ``csml promote``) and
-:meth:`Classifier.classify` labels raw texts (the pyfunc's ``predict``, hence the bot and the audits that
-talk to it); both go through :meth:`Classifier.predict_scored` and the same
+card's thresholds: the OOS threshold, on the scale of that scorer, a two-label model's decision threshold,
+and a multi-label model's per-label thresholds. :func:`score_splits` scores a classifier on dataset splits
+(``csml eval``, ``csml promote``) and :meth:`Classifier.classify` labels raw texts (the pyfunc's
+``predict``, hence the bot and the audits that talk to it); both go through :meth:`Classifier.predict_scored` and the same
 :class:`~csml.evaluation.DecisionRule`, so promotion gates measure the decisions users get.
 """
 
@@ -41,9 +41,10 @@ class Classification:
     """Labels of some texts and what they rest on.
 
     Attributes:
-        probs: Softmax probabilities, shape (n, len(labels)).
+        probs: Softmax probabilities, shape (n, len(labels)); a multi-label model's per-label sigmoids.
         scores: In-scope scores of the classifier's OOS scorer, shape (n,); higher is more in scope.
-        predictions: Predicted class indices, shape (n,).
+        predictions: Predicted class indices, shape (n,); a multi-label model's 0/1 label indicators, shape
+            (n, len(labels)).
         rule: The rule that turned ``probs`` and ``scores`` into ``predictions``.
     """
 
@@ -68,6 +69,8 @@ class Classifier:
         oos_threshold: The OOS threshold that goes with ``oos_scorer``: the card's for a saved model (None:
             argmax, OOS as a class), ``"auto"`` where there is none yet (a checkpoint, a refitted scorer).
         card: The model card written by training; None for a checkpoint.
+        multi_label: The network gives one sigmoid per label and a text has a set of labels (the card's
+            ``multi_label``, with its ``label_thresholds``).
     """
 
     net: Any
@@ -77,6 +80,7 @@ class Classifier:
     oos_scorer: OOSScorer
     oos_threshold: float | str | None = AUTO
     card: dict[str, Any] | None = None
+    multi_label: bool = False
 
     @classmethod
     def from_dir(cls, model_dir: str | Path) -> Classifier:
@@ -87,7 +91,14 @@ class Classifier:
         net, tokenizer, card = EncoderClassifier.load(model_dir)
         scorer = load_oos_scorer(model_dir, card)
         return cls(
-            net, tokenizer, list(card["labels"]), card["max_length"], scorer, card.get("oos_threshold"), card
+            net,
+            tokenizer,
+            list(card["labels"]),
+            card["max_length"],
+            scorer,
+            card.get("oos_threshold"),
+            card,
+            bool(card.get("multi_label")),
         )
 
     @classmethod
@@ -113,8 +124,8 @@ class Classifier:
     def from_checkpoint(cls, ckpt_path: str | Path, max_length: int, oos_label: str | None) -> Classifier:
         """The classifier of a ``csml train`` Lightning checkpoint, with the softmax OOS score.
 
-        A checkpoint has no card: its thresholds are ``"auto"``, chosen on validation data by
-        :func:`score_splits` as training chooses them.
+        A checkpoint has no card: its thresholds (a multi-label model's too) are ``"auto"``, chosen on
+        validation data by :func:`score_splits` as training chooses them.
         """
         import torch
 
@@ -130,7 +141,8 @@ class Classifier:
         model.eval()
         tokenizer = load_tokenizer(model.hparams.backbone, model.hparams.get("gguf_file"))
         scorer = make_oos_scorer("softmax", model.labels, oos_label)
-        return cls(model.net, tokenizer, list(model.labels), max_length, scorer)
+        multi_label = bool(model.hparams.get("multi_label"))
+        return cls(model.net, tokenizer, list(model.labels), max_length, scorer, multi_label=multi_label)
 
     def with_oos_scorer(
         self,
@@ -142,7 +154,16 @@ class Classifier:
     ) -> Classifier:
         """This classifier with another OOS score (``evaluation.oos_score`` of ``csml eval``), fitted on the
         ``train`` records by :func:`fit_oos_scorer`. Its OOS threshold becomes ``"auto"``: the card's is on
-        the scale of the score saved with the model."""
+        the scale of the score saved with the model.
+
+        Raises:
+            ScoringError: The classifier is multi-label (OOS scores need one label per text).
+        """
+        if self.multi_label:
+            raise ScoringError(
+                f"evaluation.oos_score={name!r}: out-of-scope scores need one label per text, and this "
+                "model is multi-label; set evaluation.oos_score=null"
+            )
 
         def features() -> np.ndarray:
             return self.net.encode_texts(self.tokenizer, [r.text for r in train], self.max_length)[0]
@@ -151,15 +172,21 @@ class Classifier:
         return replace(self, oos_scorer=scorer, oos_threshold=AUTO)
 
     def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        """Softmax probabilities, shape (len(texts), len(labels))."""
+        """Softmax probabilities (a multi-label model's per-label sigmoids), shape (len(texts),
+        len(labels))."""
+        if self.multi_label:
+            return self.predict_scored(texts, batch_size)[0]
         return self.net.predict_texts(self.tokenizer, texts, self.max_length, batch_size)
 
     def predict_scored(self, texts: list[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-        """Softmax probabilities and the in-scope score of :attr:`oos_scorer` (higher = more in scope)."""
+        """Softmax probabilities (a multi-label model's per-label sigmoids) and the in-scope score of
+        :attr:`oos_scorer` (higher = more in scope)."""
+        from csml.models.components.encoder_classifier import sigmoid
         from csml.models.components.oos_scorers import softmax
 
         features, logits = self.net.encode_texts(self.tokenizer, texts, self.max_length, batch_size)
-        return softmax(logits), self.oos_scorer.score(features, logits)
+        probs = sigmoid(logits) if self.multi_label else softmax(logits)
+        return probs, self.oos_scorer.score(features, logits)
 
     def decision_rule(
         self,
@@ -178,18 +205,39 @@ class Classifier:
                 for a checkpoint with ``positive_label``); a number applies instead; None is argmax.
             positive_label: The label the decision threshold applies to; None: the card's.
 
+        A multi-label model applies its card's per-label thresholds (chosen on validation data for a
+        checkpoint).
+
         Raises:
             ScoringError: A decision threshold without the label it applies to, or a positive label that
-                is not one of exactly two labels.
+                is not one of exactly two labels; an OOS label or a decision threshold for a multi-label
+                model.
         """
         try:
             positive, decision = card_decision_rule(
                 self.labels, self.card, decision_threshold, positive_label
             )
             threshold = self.oos_threshold if oos_threshold == AUTO else oos_threshold
-            return DecisionRule(tuple(self.labels), oos_label, threshold, positive, decision)
+            return DecisionRule(
+                tuple(self.labels),
+                oos_label,
+                threshold,
+                positive,
+                decision,
+                self.multi_label,
+                self._label_thresholds(),
+            )
         except ValueError as error:
             raise ScoringError(str(error)) from None
+
+    def _label_thresholds(self) -> tuple[float, ...] | str | None:
+        """A multi-label model's card thresholds in label order, ``"auto"`` without a card; None otherwise."""
+        if not self.multi_label:
+            return None
+        if self.card is None:
+            return AUTO
+        thresholds = self.card["label_thresholds"]
+        return tuple(float(thresholds[label]) for label in self.labels)
 
     def classify(self, texts: list[str], batch_size: int = 64) -> Classification:
         """Labels ``texts`` as the model's users get them: its OOS score and its card's thresholds (the
@@ -200,10 +248,17 @@ class Classifier:
 
     def check_data(self, splits: DatasetSplits, split_names: Sequence[str]) -> None:
         """Raises :class:`ScoringError` unless ``split_names`` of ``splits`` hold only labels of the field
-        this classifier was trained on."""
+        this classifier was trained on, read as label sets exactly when the classifier is multi-label."""
+        if splits.multi_label != self.multi_label:
+            model = "sets of labels (multi-label)" if self.multi_label else "one label per text"
+            data = "label sets" if splits.multi_label else "single labels"
+            raise ScoringError(
+                f"the model predicts {model} but {splits.name} is read as {data}; pass "
+                f"data.source.multi_label={str(self.multi_label).lower()}"
+            )
         label_field = splits.label_field
         trained_on = (self.card or {}).get("label_field", label_field)
-        found = {r.label(label_field) for split in split_names for r in splits[split]}
+        found = {label for split in split_names for r in splits[split] for label in splits.label_set(r)}
         unknown = sorted(found - set(self.labels))
         if trained_on != label_field or unknown:
             what = (
@@ -303,4 +358,6 @@ def score_splits(
         decision_threshold=rule.decision_threshold,
         threshold_domain_field=threshold_domain_field,
         threshold_answer_field=threshold_answer_field,
+        label_separator=splits.label_separator,
+        label_thresholds=rule.label_thresholds,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig
 
@@ -15,6 +15,11 @@ from csml.pipeline.results import (
     registered_name,
 )
 from csml.pipeline.runs import tracked_run
+
+if TYPE_CHECKING:
+    from csml.data.splits import DatasetSplits
+    from csml.evaluation import Evaluation
+    from csml.records import Record
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +44,7 @@ def train(
     from hydra.utils import instantiate
 
     from csml.evaluation import check_positive_label, evaluate
-    from csml.models.components.encoder_classifier import load_tokenizer
+    from csml.models.components.encoder_classifier import load_tokenizer, sigmoid
     from csml.models.components.oos_scorers import softmax
     from csml.scoring import fit_oos_scorer
     from csml.tracking.pyfunc import log_classifier
@@ -51,7 +56,8 @@ def train(
     datamodule.setup()
     identity = datamodule.splits.identity()
     log.info("data %s: %s rows, %d labels", identity["name"], identity["rows"], identity["num_labels"])
-    check_positive_label(datamodule.labels, cfg.evaluation.get("positive_label"))  # before any training
+    check_multi_label(cfg, datamodule)  # before any training
+    check_positive_label(datamodule.labels, cfg.evaluation.get("positive_label"))
     model = build_model(cfg, datamodule)
     check_max_length(datamodule.max_length, model.net.encoder.config)
 
@@ -83,8 +89,12 @@ def train(
             split: model.predict_outputs(datamodule.eval_dataloader(split))
             for split in ("validation", "test")
         }
+        probabilities = sigmoid if datamodule.multi_label else softmax
         evaluation = evaluate(
-            {split: (datamodule.splits[split], softmax(logits)) for split, (_, logits) in outputs.items()},
+            {
+                split: (datamodule.splits[split], probabilities(logits))
+                for split, (_, logits) in outputs.items()
+            },
             datamodule.labels,
             datamodule.label_field,
             oos_label=datamodule.oos_label,
@@ -96,6 +106,7 @@ def train(
             positive_label=cfg.evaluation.get("positive_label"),
             threshold_domain_field=cfg.evaluation.get("threshold_domain_field"),
             threshold_answer_field=cfg.evaluation.get("threshold_answer_field"),
+            label_separator=datamodule.splits.label_separator,
         )
         metrics = evaluation.metrics
         log_classifier_evaluation(evaluation, output_dir / "evaluation")
@@ -109,11 +120,12 @@ def train(
             "oos_threshold": evaluation.oos_threshold,
             "decision_threshold": evaluation.decision_threshold,
             "positive_label": cfg.evaluation.get("positive_label"),  # the label decision_threshold is for
+            **(label_set_card(evaluation) if evaluation.multi_label else {}),
             "backbone": cfg.model.backbone,
             "dataset_sha256": identity["sha256"],
         }
         model_dir = model.net.cpu().save(output_dir / "model", tokenizer, card, oos_scorer=scorer)
-        examples = [r.text for r in datamodule.splits["test"][:3]]
+        examples = [r.text for r in example_records(datamodule.splits)]
         registered = registered_name(cfg.tracking)
         info = log_classifier(model_dir, examples, registered)
         headline = {k: v for k, v in metrics.items() if k.count("/") == 1}
@@ -129,7 +141,51 @@ def build_model(cfg: DictConfig, datamodule: Any) -> Any:
     from hydra.utils import instantiate
 
     extra = {"label_counts": datamodule.label_counts("train")} if cfg.model.get("class_weighting") else {}
+    if datamodule.multi_label:
+        extra |= {"multi_label": True, "train_rows": len(datamodule.splits["train"])}
     return instantiate(cfg.model, labels=datamodule.labels, **extra)
+
+
+def check_multi_label(cfg: DictConfig, datamodule: Any) -> None:
+    """Fails fast, before any training, on options multi-label data (``data.source.multi_label``) has no
+    meaning for: out-of-scope detection and a two-label decision threshold need one label per text."""
+    if not datamodule.multi_label:
+        return
+    problems = []
+    if datamodule.oos_label is not None:
+        problems.append(f"data.oos_label={datamodule.oos_label!r} (set data.oos_label=null)")
+    if cfg.evaluation.get("oos_score") not in (None, "softmax"):
+        problems.append(f"evaluation.oos_score={cfg.evaluation.oos_score!r} (set evaluation.oos_score=null)")
+    if cfg.evaluation.get("positive_label") is not None:
+        problems.append(
+            f"evaluation.positive_label={cfg.evaluation.positive_label!r} (a multi-label model has a "
+            "threshold per label; set evaluation.positive_label=null)"
+        )
+    if problems:
+        raise ValueError(
+            "multi-label data (data.source.multi_label=true) has a set of labels per text; out-of-scope "
+            "detection and two-label decision thresholds need one. Not applicable: " + "; ".join(problems)
+        )
+
+
+def label_set_card(evaluation: Evaluation) -> dict[str, Any]:
+    """The model-card entries of a multi-label model: its label separator and each label's threshold
+    (chosen on validation), read back by :class:`csml.scoring.Classifier`."""
+    thresholds = dict(zip(evaluation.labels, evaluation.label_thresholds, strict=True))
+    return {
+        "multi_label": True,
+        "label_separator": evaluation.label_separator,
+        "label_thresholds": thresholds,
+    }
+
+
+def example_records(splits: DatasetSplits, count: int = 3) -> list[Record]:
+    """The test records shown as the registered model's input example: the first ``count``, or for
+    multi-label data those with the most labels first, so the example output shows a label set."""
+    test = splits["test"]
+    if splits.multi_label:
+        test = sorted(test, key=lambda record: -len(splits.label_set(record)))  # stable: file order within
+    return test[:count]
 
 
 def check_pair_separator(source: Any, tokenizer: Any) -> None:

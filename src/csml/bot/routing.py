@@ -47,6 +47,11 @@ class RegistryClassifier:
         self.model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
         if not hasattr(self.model, "predict_proba"):
             raise TypeError(f"{uri} is not a csml text classifier (no predict_proba)")
+        if (getattr(self.model, "card", None) or {}).get("multi_label"):
+            raise TypeError(
+                f"{uri} is a multi-label model (a set of intents per text); the bot routes each message on "
+                "one intent: use a single-label model"
+            )
         self._lock = threading.Lock()
 
     def predict(self, texts: list[str]) -> list[Prediction]:

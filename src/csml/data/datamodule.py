@@ -17,9 +17,12 @@ from csml.records import Record
 
 
 class EncodedSplit(Dataset):
-    """Token ids and label index of each record of one split (tokenised once, padded per batch)."""
+    """Token ids and label of each record of one split (tokenised once, padded per batch): its label index,
+    or for multi-label data a 0/1 vector over the labels."""
 
-    def __init__(self, records: Sequence[Record], input_ids: list[list[int]], label_ids: list[int]) -> None:
+    def __init__(
+        self, records: Sequence[Record], input_ids: list[list[int]], label_ids: list[int] | list[list[float]]
+    ) -> None:
         self.records = list(records)
         self.input_ids = input_ids
         self.label_ids = label_ids
@@ -143,7 +146,8 @@ class TextClassificationDataModule(L.LightningDataModule):
         length_bucketing: Batch training samples of similar length (faster; still shuffled).
         balanced_sampling: Each training epoch draws as many samples as the training split has, with
             replacement, every label equally often (rare labels repeat, frequent ones are subsampled);
-            combines with ``length_bucketing``, which then batches the drawn samples by length.
+            combines with ``length_bucketing``, which then batches the drawn samples by length. Not for
+            multi-label data (a row holds several labels; weigh them with ``model.class_weighting``).
         oos_label: Label that marks out-of-scope utterances (CLINC150's ``"oos"``), if any.
         seed: Seed of the training-batch order.
     """
@@ -188,8 +192,16 @@ class TextClassificationDataModule(L.LightningDataModule):
             raise RuntimeError("call setup() before using the data module's splits")
         return self.data
 
+    @property
+    def multi_label(self) -> bool:
+        """Whether a record's label is a set (``data.source.multi_label``; available after :meth:`setup`)."""
+        return self.splits.multi_label
+
     def label_counts(self, split: str = "train") -> list[int]:
-        """Rows of each label in ``split``, in label index order (after :meth:`setup`)."""
+        """Rows of each label in ``split`` (for multi-label data: rows whose set holds it), in label index
+        order (after :meth:`setup`)."""
+        if self.multi_label:
+            return [int(n) for n in torch.tensor(self.encoded[split].label_ids).sum(0).tolist()]
         counts = Counter(self.encoded[split].label_ids)
         return [counts[i] for i in range(len(self.labels))]
 
@@ -202,11 +214,30 @@ class TextClassificationDataModule(L.LightningDataModule):
                 f"data.oos_label={self.oos_label!r} is not a label of dataset {self.data.name!r}; "
                 f"set data.oos_label=null or use one of its labels"
             )
+        if self.data.multi_label and self.balanced_sampling:
+            raise ValueError(
+                "data.balanced_sampling draws every label equally often, which rows holding label sets "
+                "cannot be; for multi-label data set data.balanced_sampling=false and weigh rare labels with "
+                "model.class_weighting=balanced"
+            )
         label_index = {label: i for i, label in enumerate(self.data.labels)}
         for split, records in self.data.splits.items():
+            if self.data.multi_label:
+                self.encoded[split] = self.encode(records, self._label_vectors(records, label_index))
+                continue
             self.encoded[split] = self.encode(
                 records, [label_index[r.label(self.label_field)] for r in records]
             )
+
+    def _label_vectors(self, records: Sequence[Record], label_index: dict[str, int]) -> list[list[float]]:
+        """The 0/1 vector over the labels of each record's label set (multi-label data)."""
+        vectors = []
+        for record in records:
+            vector = [0.0] * len(label_index)
+            for label in self.splits.label_set(record):
+                vector[label_index[label]] = 1.0
+            vectors.append(vector)
+        return vectors
 
     def encode(self, records: Sequence[Record], label_ids: list[int] | None = None) -> EncodedSplit:
         """Tokenises records without padding (``label_ids`` default to -1 for unlabelled prediction)."""
@@ -216,7 +247,8 @@ class TextClassificationDataModule(L.LightningDataModule):
 
     def collate(self, batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         padded = self.tokenizer.pad({"input_ids": [b["input_ids"] for b in batch]}, return_tensors="pt")
-        padded["labels"] = torch.tensor([b["labels"] for b in batch], dtype=torch.long)
+        dtype = torch.float32 if self.multi_label else torch.long  # 0/1 label vectors, or label indices
+        padded["labels"] = torch.tensor([b["labels"] for b in batch], dtype=dtype)
         padded["index"] = torch.tensor([b["index"] for b in batch], dtype=torch.long)
         return dict(padded)
 

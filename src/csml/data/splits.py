@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from csml.data.label_sets import label_set
 from csml.records import Record
 
 SPLITS = ("train", "validation", "test")
@@ -67,6 +68,8 @@ class DatasetSplits:
         label_report: What the source's label policy did (labels and rows dropped or remapped per split,
             labels kept in train only), as :meth:`csml.data.sources.policy.LabelPolicyReport.to_dict`
             gives it; ``None`` for splits built without a policy.
+        label_separator: For multi-label data, the separator of the label sets records hold (see
+            :mod:`csml.data.label_sets`; ``labels`` are then the atomic labels); None for single-label data.
     """
 
     name: str
@@ -76,9 +79,19 @@ class DatasetSplits:
     sources: list[str] = field(default_factory=list)
     journey_map_version: str | None = None
     label_report: dict[str, Any] | None = None
+    label_separator: str | None = None
 
     def __getitem__(self, split: str) -> list[Record]:
         return self.splits[split]
+
+    @property
+    def multi_label(self) -> bool:
+        """Whether a record's label is a set of labels."""
+        return self.label_separator is not None
+
+    def label_set(self, record: Record) -> tuple[str, ...]:
+        """The atomic labels of ``record`` (one for single-label data)."""
+        return label_set(record.label(self.label_field) or "", self.label_separator)
 
     def fingerprint(self) -> str:
         """SHA-256 over the records (text, label, stage, channel) of every split, in order."""
@@ -109,5 +122,6 @@ class DatasetSplits:
             },
             "sources": self.sources,
             "journey_map_version": self.journey_map_version,
+            **({"label_separator": self.label_separator} if self.multi_label else {}),
             **({"label_policy": self.label_report} if self.label_report is not None else {}),
         }

@@ -50,7 +50,7 @@ def _summary(
     }
 
 
-def _slice_order(names: np.ndarray, members: type[Enum]) -> list[str]:
+def slice_order(names: np.ndarray, members: type[Enum]) -> list[str]:
     """Slice values present in ``names``: known enum values in declaration order, then the rest sorted."""
     present = set(names.tolist())
     known = [member.value for member in members if member.value in present]
@@ -140,7 +140,7 @@ def compute_classification_metrics(
 
     members: dict[str, type[Enum]] = {"stage": JourneyStage, "channel": Channel}
     for group, names in groups.items():
-        for value in _slice_order(names, members[group]):
+        for value in slice_order(names, members[group]):
             mask = names == value
             scores = _summary(y_true[mask], y_pred[mask], n_classes, slice_of_labels=True)
             for name in ("accuracy", "macro_f1", "macro_recall", "count"):

@@ -17,7 +17,8 @@ from csml.models.schedules import linear_warmup_decay
 
 
 class SequenceClassifier(L.LightningModule):
-    """Fine-tunes an :class:`EncoderClassifier` with cross-entropy, linear warmup and linear decay.
+    """Fine-tunes an :class:`EncoderClassifier` with cross-entropy, linear warmup and linear decay; for
+    multi-label data, with one sigmoid per label and binary cross-entropy (``BCEWithLogitsLoss``).
 
     Args:
         backbone: Hub name or local folder of the pretrained encoder, or of a decoder (use ``last`` pooling).
@@ -36,9 +37,14 @@ class SequenceClassifier(L.LightningModule):
             by ``class_weights`` where both are set.
         label_counts: Training rows per label, in ``labels`` order (filled in at run time from the data when
             ``class_weighting`` is set).
+        multi_label: Each text has a set of labels: one sigmoid per label and binary cross-entropy, where
+            ``class_weights`` weigh each label's loss and ``class_weighting`` its positive rows
+            (``pos_weight``, see :func:`positive_weights`); ``label_smoothing`` does not apply.
+        train_rows: Training rows (filled in at run time for multi-label data), of which ``label_counts``
+            hold each label: the rest are the label's negatives.
 
-    The loss weights are a buffer (``loss_fn.weight``), saved with checkpoints; they shape the training and
-    validation losses only, never predictions.
+    The loss weights are buffers (``loss_fn.weight``, and ``loss_fn.pos_weight`` for multi-label data), saved
+    with checkpoints; they shape the training and validation losses only, never predictions.
     """
 
     def __init__(
@@ -56,6 +62,8 @@ class SequenceClassifier(L.LightningModule):
         gguf_file: str | None = None,
         class_weighting: str | None = None,
         label_counts: list[int] | None = None,
+        multi_label: bool = False,
+        train_rows: int | None = None,
     ) -> None:
         super().__init__()
         # Plain containers (not OmegaConf's) so checkpoints load with torch.load(weights_only=True).
@@ -83,11 +91,18 @@ class SequenceClassifier(L.LightningModule):
         self.net = EncoderClassifier.from_pretrained(
             backbone, len(labels), pooling=pooling, dropout=dropout, lora=lora, gguf_file=gguf_file
         )
-        weight = None
-        if class_weights or class_weighting is not None:
-            named = torch.tensor([(class_weights or {}).get(label, 1.0) for label in labels])
-            weight = named * imbalance_weights(label_counts, class_weighting) if class_weighting else named
-        self.loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
+        if multi_label:
+            self.loss_fn = multi_label_loss(
+                labels, class_weights, class_weighting, label_counts, train_rows, label_smoothing
+            )
+        else:
+            weight = None
+            if class_weights or class_weighting is not None:
+                named = torch.tensor([(class_weights or {}).get(label, 1.0) for label in labels])
+                weight = (
+                    named * imbalance_weights(label_counts, class_weighting) if class_weighting else named
+                )
+            self.loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
         self._val_logits: list[torch.Tensor] = []
         self._val_labels: list[torch.Tensor] = []
 
@@ -107,7 +122,20 @@ class SequenceClassifier(L.LightningModule):
         self._val_labels.append(batch["labels"].cpu())
 
     def on_validation_epoch_end(self) -> None:
+        """Logs ``val/accuracy`` and ``val/macro_f1`` of the argmax (checkpoints keep the best macro-F1); for
+        multi-label data ``val/subset_accuracy`` and ``val/macro_f1`` of every label at probability 0.5
+        (the per-label thresholds are chosen after training)."""
         if not self._val_logits:
+            return
+        if self.hparams.multi_label:
+            y_pred = (torch.cat(self._val_logits) >= 0).int().numpy()  # sigmoid >= 0.5
+            y_true = torch.cat(self._val_labels).int().numpy()
+            self._val_logits.clear()
+            self._val_labels.clear()
+            subset_accuracy = float(accuracy_score(y_true, y_pred))  # exact label-set match
+            macro_f1 = float(f1_score(y_true, y_pred, average="macro", zero_division=0))
+            self.log("val/subset_accuracy", subset_accuracy, prog_bar=True, sync_dist=True)
+            self.log("val/macro_f1", macro_f1, sync_dist=True)
             return
         y_pred = torch.cat(self._val_logits).argmax(-1).numpy()
         y_true = torch.cat(self._val_labels).numpy()
@@ -131,8 +159,10 @@ class SequenceClassifier(L.LightningModule):
         }
 
     def predict_proba(self, batches: Iterable[dict[str, torch.Tensor]]) -> np.ndarray:
-        """Softmax probabilities for every sample of ``batches``, in order, as a (n, k) float array."""
-        return torch.from_numpy(self.predict_outputs(batches)[1]).softmax(-1).numpy()
+        """Softmax probabilities (for multi-label data, each label's sigmoid) for every sample of
+        ``batches``, in order, as a (n, k) float array."""
+        logits = torch.from_numpy(self.predict_outputs(batches)[1])
+        return (logits.sigmoid() if self.hparams.multi_label else logits.softmax(-1)).numpy()
 
     @torch.inference_mode()
     def predict_outputs(self, batches: Iterable[dict[str, torch.Tensor]]) -> tuple[np.ndarray, np.ndarray]:
@@ -183,3 +213,59 @@ def imbalance_weights(label_counts: list[int], scheme: str) -> torch.Tensor:
         weights = weights.sqrt()
         weights = weights / weights.mean()
     return weights.float()
+
+
+def positive_weights(label_counts: list[int], train_rows: int, scheme: str) -> torch.Tensor:
+    """Per-label weights of the positive rows in a multi-label binary cross-entropy (``pos_weight``), from
+    the training rows, for imbalanced labels.
+
+    ``"balanced"`` weighs a label's positive rows by its negatives / positives (a label in 1 of 100 rows by
+    99: positives and negatives then weigh the same in its loss, as ``BCEWithLogitsLoss`` recommends);
+    ``"sqrt_inverse"`` by the square root of that (a milder correction). A label with no training rows
+    counts as one; a label in every row as having one negative.
+
+    Args:
+        label_counts: Training rows holding each label, in label index order.
+        train_rows: Training rows in all.
+        scheme: ``"balanced"`` or ``"sqrt_inverse"``.
+
+    Returns:
+        A float tensor of ``len(label_counts)`` weights.
+    """
+    if scheme not in CLASS_WEIGHTINGS:
+        raise ValueError(
+            f"model.class_weighting={scheme!r}; expected null or one of {list(CLASS_WEIGHTINGS)}"
+        )
+    positives = torch.tensor(label_counts, dtype=torch.float64).clamp(min=1)
+    weights = (train_rows - positives).clamp(min=1) / positives
+    return (weights.sqrt() if scheme == "sqrt_inverse" else weights).float()
+
+
+def multi_label_loss(
+    labels: list[str],
+    class_weights: dict[str, float] | None,
+    class_weighting: str | None,
+    label_counts: list[int] | None,
+    train_rows: int | None,
+    label_smoothing: float,
+) -> nn.BCEWithLogitsLoss:
+    """The binary cross-entropy of a multi-label :class:`SequenceClassifier`: ``class_weights`` weigh each
+    named label's loss, ``class_weighting`` its positive rows (:func:`positive_weights`).
+
+    Raises:
+        ValueError: ``label_smoothing`` is set (it smooths one label per text), or ``class_weighting``
+            without ``train_rows``.
+    """
+    if label_smoothing:
+        raise ValueError(
+            f"model.label_smoothing={label_smoothing} smooths the one label of a text; multi-label data "
+            "has a set: set model.label_smoothing=0"
+        )
+    if class_weighting is not None and train_rows is None:
+        raise ValueError(
+            f"model.class_weighting={class_weighting!r} on multi-label data needs train_rows, the training "
+            "rows (csml train passes them from the data)"
+        )
+    weight = torch.tensor([class_weights.get(label, 1.0) for label in labels]) if class_weights else None
+    pos_weight = positive_weights(label_counts, train_rows, class_weighting) if class_weighting else None
+    return nn.BCEWithLogitsLoss(weight=weight, pos_weight=pos_weight)

@@ -29,7 +29,16 @@ KINDS = {
     "response_retrieval": "retrieval response model",
     "response_generative": "generative response model",
 }
-MODEL_TAGS = ("task", "model_kind", "label_field", "dataset", "data_licences", "csml_version", "git_commit")
+MODEL_TAGS = (
+    "task",
+    "model_kind",
+    "label_field",
+    "multi_label",
+    "dataset",
+    "data_licences",
+    "csml_version",
+    "git_commit",
+)
 """Tags the registered model carries too (those of its latest version); thresholds and metrics stay per version."""
 
 
@@ -93,6 +102,8 @@ class Provenance:
             "task": self.run_tags.get(f"{TAG}task"),
             "model_kind": self.run_tags.get(f"{TAG}model_kind"),
             "label_field": card.get("label_field"),
+            "multi_label": "true" if card.get("multi_label") else None,
+            "label_separator": card.get("label_separator"),
             "num_labels": len(card["labels"]) if card.get("labels") else None,
             "dataset": self.identity.get("name"),
             "dataset_sha256": self.identity.get("sha256") or card.get("dataset_sha256"),
@@ -190,8 +201,11 @@ def _what_it_predicts(card: dict[str, Any], exact: bool = True) -> list[str]:
         return []
     shown = ", ".join(f"`{label}`" for label in labels[:MAX_LABELS])
     more = f" and {len(labels) - MAX_LABELS} more" if len(labels) > MAX_LABELS else ""
+    what = f"`{card.get('label_field', 'label')}`"
+    if card.get("multi_label"):
+        what += f" label sets (multi-label, joined with `{card['label_separator']}`)"
     lines = [
-        f"- **Predicts** `{card.get('label_field', 'label')}`: {len(labels)} labels: {shown}{more}",
+        f"- **Predicts** {what}: {len(labels)} labels: {shown}{more}",
         f"- **Decision**: {_decision(card, exact)}",
     ]
     if card.get("backbone"):
@@ -203,6 +217,17 @@ def _decision(card: dict[str, Any], exact: bool) -> str:
     """How the model's labels are decided, as the pyfunc and ``csml eval``/``promote`` apply it."""
     oos, positive = card.get("oos_label"), card.get("positive_label")
     score = card.get("oos_score", "softmax")
+    if card.get("multi_label"):
+        thresholds = "its threshold in the version's card (`label_thresholds`)"
+        if exact:
+            items = list(card["label_thresholds"].items())
+            more = f" and {len(items) - MAX_LABELS} more" if len(items) > MAX_LABELS else ""
+            shown = ", ".join(f"`{label}` {value:.3g}" for label, value in items[:MAX_LABELS])
+            thresholds = f"its threshold ({shown}{more})"
+        return (
+            f"every label whose probability (one sigmoid per label) reaches {thresholds}, chosen on "
+            "validation for each label's best F1; the most probable label when none does"
+        )
     if oos and card.get("oos_threshold") is not None:
         threshold = f"{card['oos_threshold']:.6g}" if exact else "the version's OOS threshold"
         return (

@@ -1,4 +1,5 @@
-"""The MLflow pyfunc flavour of csml's text classifiers: text in; label, confidence and top-k out.
+"""The MLflow pyfunc flavour of csml's text classifiers: text in; label, confidence and top-k out (for a
+multi-label model: the label set, its scores and top-k).
 
 A logged model carries a copy of the ``csml`` package (``code_paths``), so a registry consumer loads it
 with plain ``mlflow.pyfunc.load_model("models:/<name>@champion")`` in a fresh process.
@@ -16,6 +17,9 @@ import pandas as pd
 
 PIP_REQUIREMENTS = ["torch", "transformers", "numpy", "pandas", "mlflow"]
 DEFAULT_TOP_K = 5
+COLUMNS = ["label", "confidence", "top_k_labels", "top_k_scores"]
+LABEL_SET_COLUMNS = ["label", "labels", "scores", "top_k_labels", "top_k_scores"]
+"""Output columns of a multi-label model."""
 
 
 class TextClassifierModel(mlflow.pyfunc.PythonModel):
@@ -26,6 +30,12 @@ class TextClassifierModel(mlflow.pyfunc.PythonModel):
     Mahalanobis/kNN score saved with it, see :mod:`csml.models.components.oos_scorers`) is below the card's
     OOS threshold, with confidence ``1 - max in-scope probability``; for a two-label model with a card
     decision threshold, the positive label when its probability reaches it.
+
+    A multi-label model (card ``multi_label``) predicts a set per text: every label whose sigmoid
+    probability reaches its card threshold, or the most probable label when none does. Its columns are
+    ``labels`` (the set, a list in label order), ``label`` (the set joined with the card's
+    ``label_separator``, as the training data writes it: ``airfare#flight``), ``scores`` (the probability of
+    each label in ``labels``) and ``top_k_labels`` / ``top_k_scores`` over all labels.
     """
 
     def load_context(self, context: Any) -> None:
@@ -64,7 +74,8 @@ class TextClassifierModel(mlflow.pyfunc.PythonModel):
         return self.classifier.oos_scorer
 
     def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        """Softmax probabilities, shape (len(texts), num_labels), label order as in ``self.labels``."""
+        """Softmax probabilities (a multi-label model's per-label sigmoids), shape (len(texts), num_labels),
+        label order as in ``self.labels``."""
         return self.classifier.predict_proba(texts, batch_size)
 
     def predict_scored(self, texts: list[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -78,6 +89,8 @@ class TextClassifierModel(mlflow.pyfunc.PythonModel):
         result = self.classifier.classify(texts)
         probs, rule = result.probs, result.rule
         order = np.argsort(-probs, axis=1)[:, :top_k]
+        if rule.multi_label:
+            return self._label_sets(result.predictions, probs, order)
         in_scope = [j for j, name in enumerate(self.labels) if name != rule.oos_label]
         rows = []
         for i, label_index in enumerate(result.predictions):
@@ -93,7 +106,27 @@ class TextClassifierModel(mlflow.pyfunc.PythonModel):
                     "top_k_scores": [float(probs[i, j]) for j in order[i]],
                 }
             )
-        return pd.DataFrame(rows, columns=["label", "confidence", "top_k_labels", "top_k_scores"])
+        return pd.DataFrame(rows, columns=COLUMNS)
+
+    def _label_sets(self, predictions: np.ndarray, probs: np.ndarray, order: np.ndarray) -> pd.DataFrame:
+        """A multi-label model's output rows (:data:`LABEL_SET_COLUMNS`) from its 0/1 label indicators."""
+        from csml.data.label_sets import join_label_set
+
+        separator = self.card["label_separator"]
+        rows = []
+        for i, chosen in enumerate(predictions):
+            picked = np.flatnonzero(chosen)
+            labels = [self.labels[j] for j in picked]
+            rows.append(
+                {
+                    "label": join_label_set(labels, separator),
+                    "labels": labels,
+                    "scores": [float(probs[i, j]) for j in picked],
+                    "top_k_labels": [self.labels[j] for j in order[i]],
+                    "top_k_scores": [float(probs[i, j]) for j in order[i]],
+                }
+            )
+        return pd.DataFrame(rows, columns=LABEL_SET_COLUMNS)
 
 
 def texts_from_input(model_input: Any) -> list[str]:

@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from csml.data.journey import JourneyMap, load_journey_map
-from csml.data.sources.checks import Row, check_labels_present, check_split_labels, check_text
+from csml.data.sources.checks import (
+    Row,
+    check_label_set,
+    check_labels_present,
+    check_split_labels,
+    check_text,
+    row_labels,
+)
 from csml.data.sources.policy import LabelPolicy, apply_label_policy
 from csml.data.sources.sampling import stratified_split, stratified_take
 from csml.data.splits import SPLITS, DatasetSplits
@@ -35,6 +42,10 @@ class DatasetSource(ABC):
     labels with a single train row stay in train), applies ``limit``, and keeps a report of what the policy
     did on the returned splits (``label_report``), logged as a warning when it changed anything.
 
+    With ``multi_label`` a row's label is a set (see :mod:`csml.data.label_sets`): subclasses read label
+    cells with :func:`~csml.data.sources.checks.check_label_set` (:meth:`_row` and the column mapping do),
+    the label policy works on the atomic labels, and the carve and ``limit`` stratify by label set.
+
     Args:
         val_fraction: Fraction of each label's train rows held out as validation when there is none.
         seed: Seed of the validation carve-out and of the ``limit`` sample.
@@ -43,6 +54,8 @@ class DatasetSource(ABC):
         journey_map: Path of the journey-map YAML giving stages and channels; ``None`` is the bundled map.
         label_policy: A :class:`~csml.data.sources.policy.LabelPolicy` or a mapping of its fields
             (``data.source.label_policy``); ``None`` is the default policy.
+        multi_label: Read each label cell as a set of labels (``flight#airfare``, or a list) instead of one.
+        label_separator: What separates the labels of a set in a text cell (multi-label data only).
     """
 
     name: str = ""
@@ -54,6 +67,8 @@ class DatasetSource(ABC):
         limit: int | None = None,
         journey_map: str | Path | None = None,
         label_policy: LabelPolicy | Mapping[str, Any] | None = None,
+        multi_label: bool = False,
+        label_separator: str = "#",
     ) -> None:
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
@@ -64,6 +79,18 @@ class DatasetSource(ABC):
         self.limit = limit
         self.journey_map = journey_map
         self.label_policy = LabelPolicy.of(label_policy)
+        if multi_label:
+            if not isinstance(label_separator, str) or not label_separator.strip():
+                raise ValueError(
+                    f"label_separator must be a non-blank string such as '#', got {label_separator!r}"
+                )
+            if "oos" in (self.label_policy.unseen_in_validation, self.label_policy.unseen_in_test):
+                raise ValueError(
+                    "label_policy.unseen_in_*=oos maps unseen labels to the out-of-scope label, which "
+                    "multi-label data has none of; use drop (unseen labels leave their sets) or error"
+                )
+        self.label_separator: str | None = label_separator if multi_label else None
+        """The separator of label sets for multi-label data; None for single-label data."""
         self._journey: JourneyMap | None = None
 
     @property
@@ -91,7 +118,7 @@ class DatasetSource(ABC):
         splits = self._read()
         files = list(dict.fromkeys(row.file for rows in splits.values() for row in rows))
         check_labels_present(self.name, splits, label_field)
-        splits, report = apply_label_policy(splits, label_field, self.label_policy)
+        splits, report = apply_label_policy(splits, label_field, self.label_policy, self.label_separator)
         if "validation" not in splits:
             counts = Counter(row.record.label(label_field) or "" for row in splits["train"])
             report.train_only_labels = {label: n for label, n in sorted(counts.items()) if n < 2}
@@ -100,7 +127,7 @@ class DatasetSource(ABC):
             )
         if self.limit is not None:
             splits = self._take(splits, label_field, self.limit)
-        labels, report.absent_labels = check_split_labels(splits, label_field)
+        labels, report.absent_labels = check_split_labels(splits, label_field, self.label_separator)
         if report.changed:
             log.warning(report.summary(self.name))
         return DatasetSplits(
@@ -111,6 +138,7 @@ class DatasetSource(ABC):
             sources=files,
             journey_map_version=self.journey.version,
             label_report=report.to_dict(),
+            label_separator=self.label_separator,
         )
 
     def _take(self, splits: dict[str, list[Row]], label_field: str, limit: int) -> dict[str, list[Row]]:
@@ -119,10 +147,13 @@ class DatasetSource(ABC):
         def label(row: Row) -> Any:
             return row.record.label(label_field)
 
+        def labels(row: Row) -> set[str]:
+            return row_labels(row, label_field, self.label_separator)
+
         taken = {"train": stratified_take(splits["train"], limit, self.seed, key=label)}
-        kept = {label(row) for row in taken["train"]}
+        kept = {name for row in taken["train"] for name in labels(row)}
         for split in ("validation", "test"):
-            rows = [row for row in splits[split] if label(row) in kept]
+            rows = [row for row in splits[split] if labels(row) <= kept]
             taken[split] = stratified_take(rows, limit, self.seed, key=label)
         return taken
 
@@ -141,6 +172,9 @@ class DatasetSource(ABC):
         """A row of a built-in dataset: checked text, stage and channel from the journey map."""
         intent = (intent.strip() or None) if intent is not None else None
         sentiment = (sentiment.strip() or None) if sentiment is not None else None
+        if self.label_separator is not None:
+            intent = check_label_set(intent, self.label_separator, file, row, "intent")
+            sentiment = check_label_set(sentiment, self.label_separator, file, row, "sentiment")
         entry = self.journey.entry(self.name)
         record = Record(
             id=f"{self.name}:{split}:{index}",

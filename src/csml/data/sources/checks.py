@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from csml.data.label_sets import join_label_set, label_set
 from csml.data.splits import DataValidationError
 from csml.records import Record
 
@@ -32,6 +34,67 @@ def check_text(text: object, file: str, row: int, field: str = "text") -> str:
     return str(text).strip()
 
 
+def check_label_set(value: object, separator: str, file: str, row: int, field: str) -> str | None:
+    """The canonical label (:func:`~csml.data.label_sets.join_label_set`) of a multi-label cell.
+
+    The cell is a list of label strings (a JSONL or parquet list value), a JSON list in a text cell
+    (``["flight", "airfare"]``), or text split on ``separator`` (``flight#airfare``); labels are stripped.
+    A missing or blank cell is None, the empty label :func:`check_labels_present` refuses.
+
+    Raises:
+        DataValidationError: An empty set (``[]``, a separator-only cell), an empty label between
+            separators, a list that is not of non-empty strings, or a listed label holding the separator.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise DataValidationError(
+                f"unparseable JSON list of labels ({error.msg} at column {error.colno})",
+                file=file,
+                row=row,
+                field=field,
+                expected='a JSON list of label strings such as ["flight", "airfare"]',
+                found=repr(value),
+            ) from None
+    if isinstance(value, list | tuple):
+        return _listed_label_set(list(value), separator, file, row, field)
+    text = str(value).strip()
+    if not text:
+        return None
+    labels = [part.strip() for part in text.split(separator)]
+    if not all(labels):
+        raise DataValidationError(
+            "empty label set" if not any(labels) else "empty label in a label set",
+            file=file,
+            row=row,
+            field=field,
+            expected=f"labels separated by {separator!r}, such as 'flight{separator}airfare'",
+            found=repr(value),
+        )
+    return join_label_set(labels, separator)
+
+
+def _listed_label_set(values: list[object], separator: str, file: str, row: int, field: str) -> str:
+    where = {"file": file, "row": row, "field": field, "found": repr(values)[:200]}
+    if not values:
+        raise DataValidationError("empty label set", expected="a non-empty list of label strings", **where)
+    if not all(isinstance(value, str) and value.strip() for value in values):
+        raise DataValidationError(
+            "label list holds something other than labels", expected="a list of non-empty strings", **where
+        )
+    labels = [str(value).strip() for value in values]
+    if any(separator in label for label in labels):
+        raise DataValidationError(
+            f"a listed label holds the label separator {separator!r}",
+            expected=f"labels without {separator!r} (or another data.source.label_separator)",
+            **where,
+        )
+    return join_label_set(labels, separator)
+
+
 def check_labels_present(name: str, splits: Mapping[str, list[Row]], label_field: str) -> None:
     """Every row has a non-empty ``label_field``; a dataset with none at all says so in one line."""
     if not any(row.record.label(label_field) for rows in splits.values() for row in rows):
@@ -53,14 +116,28 @@ def check_labels_present(name: str, splits: Mapping[str, list[Row]], label_field
                 )
 
 
-def check_known_labels(splits: Mapping[str, list[Row]], label_field: str, hint: str = "") -> None:
-    """Labels of validation and test all occur in train; names them and their first row otherwise."""
-    known = {row.record.label(label_field) for row in splits["train"]}
+def row_labels(row: Row, label_field: str, separator: str | None) -> set[str]:
+    """The atomic labels of a row: its label, or for multi-label data (``separator``) those of its set."""
+    return set(label_set(row.record.label(label_field) or "", separator))
+
+
+def check_known_labels(
+    splits: Mapping[str, list[Row]], label_field: str, hint: str = "", separator: str | None = None
+) -> None:
+    """Labels of validation and test all occur in train; names them and their first row otherwise.
+
+    For multi-label data (``separator``) the atomic labels of every set must occur in train.
+    """
+    known = {label for row in splits["train"] for label in row_labels(row, label_field, separator)}
     for split in ("validation", "test"):
-        unknown = [row for row in splits.get(split, []) if row.record.label(label_field) not in known]
+        unknown = [
+            row for row in splits.get(split, []) if not row_labels(row, label_field, separator) <= known
+        ]
         if unknown:
             first = unknown[0]
-            labels = sorted({row.record.label(label_field) or "" for row in unknown})
+            labels = sorted(
+                {label for row in unknown for label in row_labels(row, label_field, separator)} - known
+            )
             raise DataValidationError(
                 f"labels in {split} absent from train: {', '.join(labels)} ({len(unknown)} rows){hint}",
                 file=first.file,
@@ -72,20 +149,22 @@ def check_known_labels(splits: Mapping[str, list[Row]], label_field: str, hint: 
 
 
 def check_split_labels(
-    splits: Mapping[str, list[Row]], label_field: str
+    splits: Mapping[str, list[Row]], label_field: str, separator: str | None = None
 ) -> tuple[list[str], dict[str, list[str]]]:
     """The sorted train label set and, per evaluation split, the train labels it has no row of.
 
     Evaluation splits may lack train labels (their metrics cover the labels present), but they must have
-    rows, and only labels train has (the label policy has removed or remapped the others).
+    rows, and only labels train has (the label policy has removed or remapped the others). For multi-label
+    data (``separator``) labels are the atomic labels of the sets.
     """
-    labels = {row.record.label(label_field) or "" for row in splits["train"]}
+    labels = {label for row in splits["train"] for label in row_labels(row, label_field, separator)}
     absent: dict[str, list[str]] = {}
     for split in ("validation", "test"):
         if not splits[split]:
             raise DataValidationError(
                 f"the {split} split has no rows", expected=f"rows of the {len(labels)} train labels"
             )
-        check_known_labels({"train": splits["train"], split: splits[split]}, label_field)
-        absent[split] = sorted(labels - {row.record.label(label_field) or "" for row in splits[split]})
+        check_known_labels({"train": splits["train"], split: splits[split]}, label_field, separator=separator)
+        present = {label for row in splits[split] for label in row_labels(row, label_field, separator)}
+        absent[split] = sorted(labels - present)
     return sorted(labels), absent

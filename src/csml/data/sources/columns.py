@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from csml.data.journey import DatasetJourney
-from csml.data.sources.checks import Row, check_text
+from csml.data.sources.checks import Row, check_label_set, check_text
 from csml.data.sources.readers import check_columns
 from csml.data.splits import DataValidationError
 from csml.records import Channel, JourneyStage, Record
@@ -42,6 +42,8 @@ class RowConverter:
         default_channel: Channel of rows without a channel column value.
         journey: The dataset's journey-map entry, if it has one.
         meta_columns: Further columns kept in ``Record.meta``.
+        label_separator: For multi-label data, the separator of label sets: the ``intent`` and ``sentiment``
+            cells are then read by :func:`~csml.data.sources.checks.check_label_set`; None for one label.
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class RowConverter:
         default_channel: str | None = None,
         journey: DatasetJourney | None = None,
         meta_columns: Sequence[str] = (),
+        label_separator: str | None = None,
     ) -> None:
         columns = {str(field): str(column) for field, column in dict(columns).items()}
         for field in columns:
@@ -66,6 +69,7 @@ class RowConverter:
         self.name = name
         self.columns = columns
         self.meta_columns = list(meta_columns)
+        self.label_separator = label_separator
         self.journey = journey
         self.default_stage = _default(JourneyStage, default_stage, "default_stage")
         self.default_channel = _default(Channel, default_channel, "default_channel")
@@ -91,7 +95,7 @@ class RowConverter:
         """The record of one table row, located at ``file``/``row`` for errors."""
         columns = self.columns
         text = check_text(values.get(columns["text"]), file, row, field=columns["text"])
-        intent = _text(values.get(columns["intent"])) if "intent" in columns else None
+        intent = self._label(values, "intent", file, row)
         record = Record(
             id=f"{self.name}:{split}:{index}",
             text=text,
@@ -99,7 +103,7 @@ class RowConverter:
             stage=self._stage(values, intent, file, row),
             channel=self._channel(values, file, row),
             intent=intent,
-            sentiment=_text(values.get(columns["sentiment"])) if "sentiment" in columns else None,
+            sentiment=self._label(values, "sentiment", file, row),
             customer_id=self._optional(values, "customer_id"),
             conversation_id=self._optional(values, "conversation_id"),
             timestamp=self._timestamp(values),
@@ -108,6 +112,15 @@ class RowConverter:
             meta={column: values.get(column) for column in self.meta_columns},
         )
         return Row(record, file, row)
+
+    def _label(self, values: Mapping[str, Any], field: str, file: str, row: int) -> str | None:
+        """A label cell as text, or as the canonical label of its set for multi-label data."""
+        if field not in self.columns:
+            return None
+        value = values.get(self.columns[field])
+        if self.label_separator is None:
+            return _text(value)
+        return check_label_set(value, self.label_separator, file, row, self.columns[field])
 
     def _optional(self, values: Mapping[str, Any], field: str) -> str | None:
         return _text(values.get(self.columns[field])) if field in self.columns else None

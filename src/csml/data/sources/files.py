@@ -74,6 +74,7 @@ class TabularFileSource(DatasetSource):
             default_channel=default_channel,
             journey=self.journey.datasets.get(name),
             meta_columns=meta_columns,
+            label_separator=self.label_separator,
         )
 
     def _read(self) -> dict[str, list[Row]]:

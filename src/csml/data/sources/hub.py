@@ -76,6 +76,7 @@ class HubDatasetSource(DatasetSource):
             default_channel=default_channel,
             journey=self.journey.datasets.get(self.name),
             meta_columns=meta_columns,
+            label_separator=self.label_separator,
         )
 
     def _read(self) -> dict[str, list[Row]]:
@@ -111,14 +112,20 @@ class HubDatasetSource(DatasetSource):
         return rows
 
     def rows_from_dataset(self, dataset: datasets.Dataset, split: str, origin: str) -> list[Row]:
-        """Rows of one ``datasets.Dataset``, class-label ids turned into names; rows counted from 1."""
+        """Rows of one ``datasets.Dataset``, class-label ids (and lists of them, as multi-label datasets hold)
+        turned into names; rows counted from 1."""
         self.converter.check_columns(dataset.column_names, origin)
         needed = list(dict.fromkeys(self.converter.required))
         table = dataset.select_columns(needed).to_dict()
         for column in needed:
             feature = dataset.features[column]
+            listed = getattr(feature, "feature", None)
             if hasattr(feature, "int2str"):
                 table[column] = [None if value is None else feature.int2str(value) for value in table[column]]
+            elif hasattr(listed, "int2str"):
+                table[column] = [
+                    None if value is None else [listed.int2str(i) for i in value] for value in table[column]
+                ]
         return [
             self.converter.row(
                 dict(zip(needed, values, strict=True)), split=split, index=index, file=origin, row=index + 1

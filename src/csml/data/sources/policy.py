@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from csml.data.sources.checks import Row, check_known_labels
+from csml.data.label_sets import join_label_set
+from csml.data.sources.checks import Row, check_known_labels, row_labels
 from csml.data.splits import DataValidationError
 
 RARE_ACTIONS = ("drop", "merge")
@@ -99,7 +100,8 @@ class LabelPolicyReport:
         rows_dropped: Split -> rows removed.
         rows_remapped: Split -> rows whose label was changed (merged or mapped to out-of-scope).
         train_only_labels: Label -> train rows, for labels too rare to carve a validation split from: they
-            stay in train and are absent from validation.
+            stay in train and are absent from validation. For multi-label data these are label sets (the
+            carve stratifies by set); the other entries name single labels.
         absent_labels: Split -> train labels with no row in that split (metrics there cover the labels
             present; per-class reports show these with support 0).
     """
@@ -169,7 +171,7 @@ def _counts(counts: Mapping[str, int]) -> str:
 
 
 def apply_label_policy(
-    splits: dict[str, list[Row]], label_field: str, policy: LabelPolicy
+    splits: dict[str, list[Row]], label_field: str, policy: LabelPolicy, separator: str | None = None
 ) -> tuple[dict[str, list[Row]], LabelPolicyReport]:
     """Applies ``policy`` to the rows of every split, before a validation split is carved.
 
@@ -177,47 +179,62 @@ def apply_label_policy(
     is dropped from validation and test too), so the ``unseen_in_*`` actions only concern labels train never
     had at all.
 
+    For multi-label data (``separator``: labels are sets, see :mod:`csml.data.label_sets`) the policy works
+    on atomic labels: a label's train rows are the rows whose set holds it; a rare or unseen label is dropped
+    from the sets that hold it (or replaced by ``other_label`` / the out-of-scope label), and a row whose set
+    becomes empty is dropped. A row whose set changed counts as remapped, one whose set emptied as dropped.
+
     Raises:
         DataValidationError: A split's policy is ``error`` and it has labels train lacks (file, row, field of
             the first such row), or ``oos`` maps to a label train lacks.
     """
     report = LabelPolicyReport(policy)
 
-    def label(row: Row) -> str:
-        return row.record.label(label_field) or ""
+    def labels(row: Row) -> set[str]:
+        return row_labels(row, label_field, separator)
 
-    def relabel(row: Row, new: str) -> Row:
-        meta = {**row.record.meta, f"original_{label_field}": label(row)}
-        return row._replace(record=dataclasses.replace(row.record, **{label_field: new}, meta=meta))
+    def relabel(row: Row, new: set[str]) -> Row:
+        meta = {**row.record.meta, f"original_{label_field}": row.record.label(label_field) or ""}
+        new_label = join_label_set(new, separator)
+        return row._replace(record=dataclasses.replace(row.record, **{label_field: new_label}, meta=meta))
 
-    counts = Counter(label(row) for row in splits["train"])
+    def count(counts: dict[str, int], split: str) -> None:
+        counts[split] = counts.get(split, 0) + 1
+
+    def apply(rows: list[Row], split: str, remove: set[str], replacement: str | None) -> list[Row]:
+        """``rows`` with the labels in ``remove`` taken out of their sets, and ``replacement`` put in."""
+        kept: list[Row] = []
+        for row in rows:
+            old = labels(row)
+            if not old & remove:
+                kept.append(row)
+                continue
+            new = (old - remove) | ({replacement} if replacement else set())
+            if new == old:
+                kept.append(row)  # a rare other label merges into itself: unchanged
+            elif new:
+                kept.append(relabel(row, new))
+                count(report.rows_remapped, split)
+            else:
+                count(report.rows_dropped, split)
+        return kept
+
+    counts = Counter(label for row in splits["train"] for label in labels(row))
     rare = {name: n for name, n in counts.items() if n < policy.min_train_examples}
     if policy.rare == "merge" and rare.keys() == {policy.other_label}:
         rare = {}  # merging the other label into itself changes nothing
     report.rare_labels = dict(sorted(rare.items()))
-    result: dict[str, list[Row]] = {}
-    for split, rows in splits.items():
-        kept: list[Row] = []
-        for row in rows:
-            if label(row) not in rare:
-                kept.append(row)
-            elif policy.rare == "merge" and label(row) == policy.other_label:
-                kept.append(row)  # a rare other label merges into itself: unchanged
-            elif policy.rare == "merge":
-                kept.append(relabel(row, policy.other_label))
-                report.rows_remapped[split] = report.rows_remapped.get(split, 0) + 1
-            else:
-                report.rows_dropped[split] = report.rows_dropped.get(split, 0) + 1
-        result[split] = kept
+    merged_into = policy.other_label if policy.rare == "merge" else None
+    result = {split: apply(rows, split, set(rare), merged_into) for split, rows in splits.items()}
 
-    known = {label(row) for row in result["train"]}
+    known = {label for row in result["train"] for label in labels(row)}
     for split in EVAL_SPLITS:
         if split not in result:
             continue
         action = policy.unseen(split)
         if action == "error":
             hint = f" (set data.source.label_policy.unseen_in_{split}=drop or oos to go on without them)"
-            check_known_labels({"train": result["train"], split: result[split]}, label_field, hint)
+            check_known_labels({"train": result["train"], split: result[split]}, label_field, hint, separator)
             continue
         if action == "oos" and policy.oos_label not in known:
             raise DataValidationError(
@@ -226,16 +243,10 @@ def apply_label_policy(
                 expected=f"{policy.oos_label!r} among the train labels",
                 found=f"{len(known)} train labels without it",
             )
-        unseen = Counter(label(row) for row in result[split] if label(row) not in known)
+        unseen = Counter(label for row in result[split] for label in labels(row) - known)
         if not unseen:
             continue
         report.unseen_labels[split] = dict(sorted(unseen.items()))
-        if action == "drop":
-            result[split] = [row for row in result[split] if label(row) in known]
-            report.rows_dropped[split] = report.rows_dropped.get(split, 0) + sum(unseen.values())
-        else:
-            result[split] = [
-                row if label(row) in known else relabel(row, str(policy.oos_label)) for row in result[split]
-            ]
-            report.rows_remapped[split] = report.rows_remapped.get(split, 0) + sum(unseen.values())
+        mapped_to = str(policy.oos_label) if action == "oos" else None
+        result[split] = apply(result[split], split, set(unseen), mapped_to)
     return result, report

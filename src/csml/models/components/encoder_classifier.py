@@ -33,6 +33,12 @@ def load_tokenizer(name_or_path: str, gguf_file: str | None = None) -> Any:
     return tokenizer
 
 
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Element-wise logistic function of logits (n, k): each label's probability in a multi-label model
+    (computed stably, without overflow for large negative logits)."""
+    return np.exp(-np.logaddexp(0.0, -np.asarray(logits, dtype=np.float64)))
+
+
 def _dense_gguf_kwargs(gguf_file: str) -> dict[str, Any]:
     """``from_pretrained`` arguments that load a GGUF file de-quantised into plain trainable weights.
 
