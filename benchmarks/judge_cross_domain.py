@@ -4,7 +4,12 @@ Test sets are the test split of the judge's own training config, so each model i
 never trained on (the default config holds out BEGIN's Wizard-of-Wikipedia test set; pass the overrides a
 model was trained with to rebuild its test split -- for instance with CMU-DoG and TopicalChat held out):
 
-- ``begin_wow`` / ``begin_cmu`` / ``begin_tc``: BEGIN's human labels of knowledge-grounded dialogue responses;
+- ``begin_wow`` / ``begin_cmu`` / ``begin_tc``: BEGIN's human labels of knowledge-grounded dialogue responses
+  (attributable = supported; not fully attributable and generic = unsupported), and the same without BEGIN's
+  *generic* responses (``..._no_generic``: "that sounds fun, have you been?"), which make no claim for the
+  judge to check -- an audit never calls them unsupported, by design -- so scoring them as unsupported counts
+  the judge's non-claim rule as an error. The share of generic responses the judge finds no claim in is
+  printed too;
 - ``sgd_unseen_services``: summary-style claims about Schema-Guided Dialogue conversations whose services
   never occur in training, judged against a window of turns around the evidence;
 - ``sgd_full_transcript``: the same kind of claims against the *whole* transcript (evidence selection:
@@ -39,6 +44,7 @@ import numpy as np
 from csml.config import OFFLINE_ENV, compose
 
 SEPARATOR = " [SEP] "
+GENERIC = "Generic"  # BEGIN's label of responses without checkable content
 
 
 def split_pairs(records: list) -> dict[str, tuple[list[str], list[str], np.ndarray]]:
@@ -47,6 +53,8 @@ def split_pairs(records: list) -> dict[str, tuple[list[str], list[str], np.ndarr
     for record in records:
         origin = record.meta.get("origin", "")
         groups["kb_heldout" if origin in ("bank_faq", "abcd") else origin].append(record)
+        if origin.startswith("begin_") and record.meta.get("begin_label") != GENERIC:
+            groups[f"{origin}_no_generic"].append(record)
     out = {}
     for name, rows in groups.items():
         claims, knowledge = zip(*(r.text.split(SEPARATOR, 1) for r in rows), strict=True)
@@ -63,6 +71,7 @@ def main() -> None:
         "--window-words", type=int, default=None, help="judge evidence window (default: card)"
     )
     parser.add_argument("--summary-sentences", type=int, default=3, help="facts per SGD summary")
+    parser.add_argument("--only", nargs="+", default=None, help="score only these test sets (names above)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
     args = parser.parse_args()
@@ -89,12 +98,17 @@ def main() -> None:
     transcripts = split_pairs([row.record for row in instantiate(full)._read()["test"]])
     tests["sgd_full_transcript"] = transcripts["sgd_unseen_services"]
     tests |= split_pairs(instantiate(cfg.data.source).summary_records("test", args.summary_sentences))
+    if args.only:
+        if unknown := sorted(set(args.only) - set(tests)):
+            parser.error(f"--only: no test sets {unknown}; this model's are {sorted(tests)}")
+        tests = {name: tests[name] for name in args.only}
     if args.limit:
         rng = np.random.default_rng(0)
         for name, (claims, knowledge, positive) in tests.items():
             if len(claims) > args.limit:
                 keep = np.sort(rng.choice(len(claims), args.limit, replace=False))
                 tests[name] = ([claims[i] for i in keep], [knowledge[i] for i in keep], positive[keep])
+    generic = [r.text.split(SEPARATOR, 1) for r in splits["test"] if r.meta.get("begin_label") == GENERIC]
     val = split_pairs(splits["validation"])
     val_claims = [c for claims, _, _ in val.values() for c in claims]
     val_knowledge = [k for _, knowledge, _ in val.values() for k in knowledge]
@@ -141,6 +155,14 @@ def main() -> None:
                 {"test_set": name, "rows": len(claims), "supported": round(float(positive.mean()), 3)} | row
             )
             print(json.dumps(results[-1]), flush=True)
+    if generic:
+        verdicts = judge.judge_many([c for c, _ in generic], [[k] for _, k in generic])
+        no_claim = sum(v.score is None for v in verdicts)
+        called = sum(v.supported is False for v in verdicts)
+        print(
+            f"BEGIN generic responses: {len(generic)}; no claim found {no_claim} ({no_claim / len(generic):.3f}), "
+            f"called unsupported {called}, supported {len(generic) - no_claim - called}"
+        )
     header = list(results[0])
     print("\n| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))

@@ -339,7 +339,8 @@ class GroundednessPairs(DatasetSource):
             label = SUPPORTED if values["begin_label"] == BEGIN_SUPPORTED else UNSUPPORTED
             record = self._pair(
                 f"begin:{path.stem}:{number}", response, knowledge, label, "begin",
-                {"origin": f"begin_{values['data_source']}", "domain": "begin", "generator": values["model_name"]},
+                {"origin": f"begin_{values['data_source']}", "domain": "begin", "generator": values["model_name"],
+                 "begin_label": values["begin_label"]},
             )  # fmt: skip
             rows.append(Row(record, str(path), number))
         return rows
