@@ -47,15 +47,12 @@ from csml.judge.dialogues import (
     summary,
     turn_window,
 )
-from csml.judge.perturb import PERTURBATIONS, PerturbationPool, compress, entities, paraphrase, perturb
+from csml.judge.perturb import PERTURBATIONS, PerturbationPool, entities, paraphrase, perturb
 from csml.records import Record
 
 SUPPORTED, UNSUPPORTED = "supported", "unsupported"
 BEGIN_COLUMNS = ("model_name", "data_source", "knowledge", "message", "response", "begin_label")
 BEGIN_SUPPORTED = "Fully attributable"
-# How often each kind of unsupported twin of a dialogue fact is drawn, relative to the others: a claim about
-# the wrong speaker is the hardest error to learn (it copies every value right), so it is drawn more often.
-TWIN_WEIGHTS = {"speaker": 3.0}
 _PREFIXES = ("Yes, ", "Sure! ", "According to our policy, ", "Good question. ", "As far as I know, ")
 
 
@@ -263,8 +260,7 @@ class GroundednessPairs(DatasetSource):
             window = turn_window(found.turns, fact.turns, self.window_words, rng)
             if window is None:
                 continue
-            weights = [TWIN_WEIGHTS.get(perturbation, 1.0) for _, perturbation in fact.twins]
-            claim, perturbation = rng.choices(fact.twins, weights)[0]
+            claim, perturbation = rng.choice(fact.twins)
             pairs += [(fact.text, window, SUPPORTED, "none"), (claim, window, UNSUPPORTED, perturbation)]
             if rng.random() < 0.3 and (elsewhere := absent_window(found.turns, fact, self.window_words, rng)):
                 pairs.append((fact.text, elsewhere, UNSUPPORTED, "absent"))
@@ -325,8 +321,6 @@ class GroundednessPairs(DatasetSource):
             return rng.choice(_PREFIXES) + claim[0].lower() + claim[1:]
         if draw < 0.3 and position + 1 < len(claims):
             return f"{claim} {claims[position + 1]}"
-        if draw < 0.55 and (shorter := compress(claim, rng)):
-            return shorter
         if draw < 0.75:
             return paraphrase(claim, rng)
         return claim

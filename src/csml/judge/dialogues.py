@@ -41,14 +41,6 @@ from csml.data.splits import DataValidationError
 LABELS = [("Customer", "Agent"), ("User", "Assistant"), ("Caller", "Representative"), ("Client", "Support")]
 CUSTOMER = ["The customer", "The user", "The caller", "The client"]
 AGENT = ["the agent", "the assistant", "the representative", "support"]
-# Speakers named as people ("Maria: ...", and "Maria asked for ..."): chat and call transcripts often label
-# turns with names, and a summary then says who did what by name, so the judge must bind a name to its turns.
-NAMED_SPEAKERS = 0.35  # share of dialogues whose two speakers are named people
-NAMES = [
-    "Maria", "James", "Aisha", "Tom", "Priya", "Lucas", "Chen", "Sofia", "Omar", "Hannah", "Diego", "Yuki",
-    "Fatima", "Noah", "Elena", "Kwame", "Laura", "Ivan", "Grace", "Mateo", "Nadia", "Ben", "Amara", "Leo",
-    "Zara", "Daniel", "Mei", "Samuel", "Olga", "Ravi", "Chloe", "Ahmed", "Julia", "Marcus", "Ines", "Peter",
-]  # fmt: skip
 _INVENTED = [
     "offered a {n}% discount",
     "waived the booking fee",
@@ -188,33 +180,20 @@ class DialogueFacts:
         self.other_intents = sorted(set(self.intents.values()))  # the pool of ``intent`` swaps
 
     def claims(self, dialogue: dict[str, Any], rng: random.Random) -> DialogueClaims:
-        if rng.random() < NAMED_SPEAKERS:
-            customer_label, agent_label = rng.sample(NAMES, 2)
-            subjects = ([customer_label], [agent_label])
-        else:
-            customer_label, agent_label = rng.choice(LABELS)
-            subjects = (CUSTOMER, AGENT)
+        customer_label, agent_label = rng.choice(LABELS)
         turns = [
             f"{customer_label if t.get('speaker') == 'USER' else agent_label}: {t.get('utterance', '').strip()}"
             for t in dialogue.get("turns", [])
         ]
         transcript = "\n".join(turns)
-        said = _Said.of(dialogue)
-        facts = [f for f in self._facts(dialogue, transcript, said, subjects, rng) if f is not None]
+        facts = [f for f in self._facts(dialogue, transcript, _Said.of(dialogue), rng) if f is not None]
         return DialogueClaims(
             str(dialogue.get("dialogue_id")), list(dialogue.get("services", [])), turns, facts
         )
 
     def _facts(
-        self,
-        dialogue: dict[str, Any],
-        transcript: str,
-        said: _Said,
-        subjects: tuple[list[str], list[str]],
-        rng: random.Random,
+        self, dialogue: dict[str, Any], transcript: str, said: _Said, rng: random.Random
     ) -> Iterator[Fact | None]:
-        """Facts of every act of a dialogue; ``subjects`` are the ways to name the customer (sentence start)
-        and the agent (mid-sentence)."""
         seen: set[tuple[str, str, str]] = set()
         for index, turn in enumerate(dialogue.get("turns", [])):
             speaker = turn.get("speaker")
@@ -227,7 +206,7 @@ class DialogueFacts:
                     if key in seen:
                         continue
                     seen.add(key)
-                    c, a = rng.choice(subjects[0]), rng.choice(subjects[1])
+                    c, a = rng.choice(CUSTOMER), rng.choice(AGENT)
                     canonical = [v.lower() for v in action.get("canonical_values", [])]
                     if canonical and canonical[0] in _NOT_A_VALUE:
                         continue
@@ -290,13 +269,8 @@ class _Context:
 
     @property
     def agent(self) -> str:
-        """The agent's name at the start of a sentence ("The agent", "Support", "Tom")."""
+        """The agent's name at the start of a sentence ("The agent", "Support")."""
         return self.a[0].upper() + self.a[1:]
-
-    @property
-    def customer(self) -> str:
-        """The customer's name inside a sentence ("the customer", "Maria")."""
-        return "t" + self.c[1:] if self.c.startswith("The ") else self.c
 
     def _intent_phrase(self, intent: str) -> str | None:
         return self.facts.intents.get((self.service, intent))
@@ -326,7 +300,7 @@ class _Context:
         """Ways to say that ``role`` (``USER`` or ``SYSTEM``) stated ``value`` for ``slot``; the same
         templates make supported claims and speaker-swapped twins."""
         c, a = self.c, self.a
-        C, A, c_, a_ = c, self.agent, self.customer, a
+        C, A, c_, a_ = c, self.agent, c[0].lower() + c[1:], a
         if role == "USER":
             return [
                 f"{C} gave {value} as the {slot}.", f"{C} said the {slot} is {value}.",
@@ -417,7 +391,7 @@ class _Context:
             "USER": [f"{self.c} asked about the {slot}.", f"{self.c} wanted to know the {slot}.",
                      f"{self.c} asked {self.a} about the {slot}."],
             "SYSTEM": [f"{a} asked for the {slot}.", f"{a} needed to know the {slot}.",
-                       f"{a} asked {self.customer} for the {slot}."],
+                       f"{a} asked the customer for the {slot}."],
         }  # fmt: skip
         role = "USER" if speaker == "USER" else "SYSTEM"
         other = "SYSTEM" if role == "USER" else "USER"

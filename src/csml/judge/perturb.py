@@ -243,34 +243,3 @@ def paraphrase(claim: str, rng: random.Random) -> str:
     if rng.random() < 0.4 and text[:1].isupper() and not re.match(r"[A-Z]{2}|[A-Z][a-z]+ [A-Z]", text):
         text = rng.choice(_FRAMES).format(text[0].lower() + text[1:])
     return text
-
-
-# Detail a claim may leave out and still be supported: a parenthesis, a non-restrictive relative clause
-# (", which ...", ", who ..."), or examples ("such as ...", "including ..."). Never a condition, exception or
-# limit: "unless", "except", "only" and negations narrow what a sentence says, and dropping them makes it
-# unsupported; list items and other comma-separated parts are kept for the same reason.
-_PARENTHESIS = re.compile(r" ?\([^()]{2,80}\)")
-_RELATIVE = re.compile(r", (?:which|who|whose) [^,;.()]+(?:,(?= )|(?=[.;]|$))")
-_EXAMPLES = re.compile(r",? (?:such as|including|for example|for instance|e\.g\.,?) [^;.]+(?=[;.]|$)")
-_NARROWING = re.compile(
-    r"\b(?:unless|except|only|if|when|but|however|not|no|never|without|before|after|until|within)\b|n't\b",
-    re.IGNORECASE,
-)
-
-
-def compress(claim: str, rng: random.Random) -> str | None:
-    """``claim`` with one droppable detail left out (see above), as answers and summaries shorten what they
-    quote; ``None`` when it has none. Supported whenever ``claim`` is."""
-    examples = [m.span() for m in _EXAMPLES.finditer(claim)]
-    found = [
-        m.span()
-        for pattern in (_PARENTHESIS, _RELATIVE, _EXAMPLES)
-        for m in pattern.finditer(claim)
-        if not _NARROWING.search(m.group(0))
-        and (pattern is _EXAMPLES or not any(a < m.end() and m.start() < b for a, b in examples))
-    ]
-    if not found:
-        return None
-    start, end = rng.choice(found)
-    shorter = (claim[:start] + claim[end:]).strip()
-    return shorter if len(shorter.split()) >= 4 else None
