@@ -203,10 +203,7 @@ def imbalance_weights(label_counts: list[int], scheme: str) -> torch.Tensor:
     Returns:
         A float tensor of ``len(label_counts)`` weights.
     """
-    if scheme not in CLASS_WEIGHTINGS:
-        raise ValueError(
-            f"model.class_weighting={scheme!r}; expected null or one of {list(CLASS_WEIGHTINGS)}"
-        )
+    check_class_weighting(scheme)
     counts = torch.tensor(label_counts, dtype=torch.float64).clamp(min=1)
     weights = counts.sum() / (len(counts) * counts)
     if scheme == "sqrt_inverse":
@@ -232,10 +229,7 @@ def positive_weights(label_counts: list[int], train_rows: int, scheme: str) -> t
     Returns:
         A float tensor of ``len(label_counts)`` weights.
     """
-    if scheme not in CLASS_WEIGHTINGS:
-        raise ValueError(
-            f"model.class_weighting={scheme!r}; expected null or one of {list(CLASS_WEIGHTINGS)}"
-        )
+    check_class_weighting(scheme)
     positives = torch.tensor(label_counts, dtype=torch.float64).clamp(min=1)
     weights = (train_rows - positives).clamp(min=1) / positives
     return (weights.sqrt() if scheme == "sqrt_inverse" else weights).float()
@@ -269,3 +263,11 @@ def multi_label_loss(
     weight = torch.tensor([class_weights.get(label, 1.0) for label in labels]) if class_weights else None
     pos_weight = positive_weights(label_counts, train_rows, class_weighting) if class_weighting else None
     return nn.BCEWithLogitsLoss(weight=weight, pos_weight=pos_weight)
+
+
+def check_class_weighting(scheme: str) -> None:
+    """Raises a clear ValueError unless ``scheme`` is one of :data:`CLASS_WEIGHTINGS`."""
+    if scheme not in CLASS_WEIGHTINGS:
+        raise ValueError(
+            f"model.class_weighting={scheme!r}; expected null or one of {list(CLASS_WEIGHTINGS)}"
+        )
