@@ -29,6 +29,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from label_tail import export_run_overrides  # the sibling benchmark (run as a script from benchmarks/)
+
 from csml.config import compose, project_root
 
 SEPARATOR = "#"
@@ -120,24 +122,7 @@ def main() -> None:
             f"{len(test_only)} in test only"
         )
         for mode in args.modes:
-            cfg = compose(
-                "train",
-                [
-                    f"paths.run_dir={out / 'runs'}",
-                    f"paths.output_dir={out / mode}",
-                    f"tracking.uri=sqlite:///{out / 'mlflow.db'}",
-                    f"tracking.artifact_location={out / 'artifacts'}",
-                    "tracking.register=false",
-                    "data=user_files",
-                    f"data.source.train={out / 'train.csv'}",
-                    f"data.source.test={out / 'test.csv'}",
-                    "data.source.columns.intent=category",
-                    f"trainer.max_epochs={args.epochs}",
-                    f"seed={args.seed}",
-                    "trainer.enable_progress_bar=false",
-                    *MODES[mode],
-                ],
-            )
+            cfg = compose("train", [*export_run_overrides(out, mode, args.epochs, args.seed), *MODES[mode]])
             start = time.perf_counter()
             _, objects = train(cfg)
             seconds = time.perf_counter() - start

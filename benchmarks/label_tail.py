@@ -38,6 +38,25 @@ OPTIONS = {
 TAIL = 20  # training rows below which a label counts as tail
 
 
+def export_run_overrides(out: Path, name: str, epochs: int, seed: int) -> list[str]:
+    """Overrides that train on the ``train.csv`` / ``test.csv`` export under ``out`` through
+    ``data=user_files``, in a throwaway MLflow store there, outputs under ``out / name``."""
+    return [
+        f"paths.run_dir={out / 'runs'}",
+        f"paths.output_dir={out / name}",
+        f"tracking.uri=sqlite:///{out / 'mlflow.db'}",
+        f"tracking.artifact_location={out / 'artifacts'}",
+        "tracking.register=false",
+        "data=user_files",
+        f"data.source.train={out / 'train.csv'}",
+        f"data.source.test={out / 'test.csv'}",
+        "data.source.columns.intent=category",
+        f"trainer.max_epochs={epochs}",
+        f"seed={seed}",
+        "trainer.enable_progress_bar=false",
+    ]
+
+
 def write_export(out: Path, labels: int, head: int, missing_in_test: int) -> dict[str, int]:
     """Writes ``train.csv`` and ``test.csv`` under ``out``; returns the training rows per label."""
     source = project_root() / "data" / "banking77"
@@ -111,19 +130,8 @@ def main() -> None:
             cfg = compose(
                 "train",
                 [
-                    f"paths.run_dir={out / 'runs'}",
-                    f"paths.output_dir={out / option}",
-                    f"tracking.uri=sqlite:///{out / 'mlflow.db'}",
-                    f"tracking.artifact_location={out / 'artifacts'}",
-                    "tracking.register=false",
-                    "data=user_files",
-                    f"data.source.train={out / 'train.csv'}",
-                    f"data.source.test={out / 'test.csv'}",
-                    "data.source.columns.intent=category",
-                    f"trainer.max_epochs={args.epochs}",
-                    f"seed={args.seed}",
+                    *export_run_overrides(out, option, args.epochs, args.seed),
                     f"+data.seed={args.seed}",
-                    "trainer.enable_progress_bar=false",
                     *OPTIONS[option],
                 ],
             )

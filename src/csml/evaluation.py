@@ -359,15 +359,12 @@ def evaluate(
         y_true = targets(records)
         scores = None if oos_scores_by_split is None else oos_scores_by_split[split]
         y_pred = rule.predict(probs, scores)
+        slices = {
+            "stages": [r.stage.value for r in records],
+            "channels": [r.channel.value for r in records],
+        }
         if multi_label:
-            metrics = compute_multilabel_metrics(
-                y_true,
-                y_pred,
-                labels,
-                prefix=prefix,
-                stages=[r.stage.value for r in records],
-                channels=[r.channel.value for r in records],
-            )
+            metrics = compute_multilabel_metrics(y_true, y_pred, labels, prefix=prefix, **slices)
             result.splits[split] = SplitEvaluation(prefix, list(records), y_true, probs, y_pred, metrics)
             continue
         metrics = compute_classification_metrics(
@@ -375,8 +372,7 @@ def evaluate(
             probs,
             labels,
             prefix=prefix,
-            stages=[r.stage.value for r in records],
-            channels=[r.channel.value for r in records],
+            **slices,
             oos_label=oos_label,
             oos_threshold=rule.oos_threshold,
             in_scope_scores=scores,

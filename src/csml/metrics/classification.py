@@ -167,7 +167,13 @@ def per_class_report(y_true: Any, y_pred: Any, labels: Sequence[str]) -> list[di
     y_pred = as_class_indices(
         y_pred, name="y_pred", n_classes=n_classes, n_samples=y_true.shape[0], reference="y_true"
     )
-    precision, recall, f1, support = per_class_scores(confusion_matrix(y_true, y_pred, n_classes))
+    return report_rows(labels, *per_class_scores(confusion_matrix(y_true, y_pred, n_classes)))
+
+
+def report_rows(
+    labels: Sequence[str], precision: Any, recall: Any, f1: Any, support: Any
+) -> list[dict[str, Any]]:
+    """One per-class report row per label from per-label arrays; ``absent`` marks labels with no support."""
     return [
         {
             "label": label,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from csml.metrics._core import as_group_names, as_labels, safe_divide
-from csml.metrics.classification import slice_order
+from csml.metrics.classification import report_rows, slice_order
 from csml.records import Channel, JourneyStage
 
 DEFAULT_THRESHOLD = 0.5
@@ -184,15 +184,8 @@ def multilabel_per_class_report(
     precision = safe_divide(true_positives, predicted)
     recall = safe_divide(true_positives, support)
     f1 = safe_divide(2 * true_positives, predicted + support)
-    return [
-        {
-            "label": label,
-            "precision": float(precision[i]),
-            "recall": float(recall[i]),
-            "f1": float(f1[i]),
-            "support": int(support[i]),
-            "absent": bool(support[i] == 0),
-            **({"threshold": float(thresholds[i])} if thresholds is not None else {}),
-        }
-        for i, label in enumerate(labels)
-    ]
+    rows = report_rows(labels, precision, recall, f1, support)
+    if thresholds is not None:
+        for row, threshold in zip(rows, thresholds, strict=True):
+            row["threshold"] = float(threshold)
+    return rows
