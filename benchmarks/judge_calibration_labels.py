@@ -10,11 +10,14 @@ and the share of draws within 0.02 of the best; and the same for the judge's shi
 card's) on the same remaining rows. Rows the judge cannot score (no checkable claim) are left out, as
 calibration leaves them out.
 
-Input: a labelled JSONL file in ``csml calibrate-judge``'s format (reply/answer, knowledge, grounded), or
-BEGIN's TSV with ``--begin`` (columns knowledge, response, begin_label; "Fully attributable" is grounded).
+Input: a labelled JSONL file in ``csml calibrate-judge``'s format (reply/answer, knowledge, grounded),
+BEGIN's TSV with ``--begin`` (columns knowledge, response, begin_label; "Fully attributable" is grounded), or
+DelucionQA's folder with ``--delucionqa`` (its test split's answers; not hallucinated is grounded; contexts
+decoded by :mod:`csml.judge.delucionqa`).
 
     .venv/bin/python benchmarks/judge_calibration_labels.py labelled.jsonl --model runs/judge_groundedness/<run>/model
     .venv/bin/python benchmarks/judge_calibration_labels.py --begin ../shared/data/begin/begin_test_wow.tsv
+    .venv/bin/python benchmarks/judge_calibration_labels.py --delucionqa ../shared/data/delucionqa
 """
 
 from __future__ import annotations
@@ -48,6 +51,16 @@ def read_begin(path: str) -> tuple[list[str], list[list[str]], list[bool]]:
         [[v["knowledge"]] for v in rows],
         [v["begin_label"].strip() == BEGIN_SUPPORTED for v in rows],
     )
+
+
+def read_delucionqa(root: str) -> tuple[list[str], list[list[str]], list[bool]]:
+    """(replies, knowledge, grounded) of DelucionQA's test split (answers people found not hallucinated are
+    grounded)."""
+    from csml.judge import delucionqa
+
+    samples, vocabulary = delucionqa.load(root)
+    replies, knowledge, grounded = delucionqa.labelled_pairs(samples["test"], vocabulary)
+    return replies, [[k] for k in knowledge], grounded.tolist()
 
 
 def _summary(regrets: Sequence[float], tolerance: float) -> dict[str, float]:
@@ -122,6 +135,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("labels", nargs="?", help="labelled JSONL (reply, knowledge, grounded)")
     parser.add_argument("--begin", help="a BEGIN TSV file instead (e.g. begin_test_wow.tsv)")
+    parser.add_argument("--delucionqa", help="DelucionQA's folder instead (its test split)")
     parser.add_argument("--model", default="models:/csml-judge-groundedness@champion")
     parser.add_argument("--int8", action="store_true", help="score with the int8-quantised judge")
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
@@ -130,8 +144,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
     args = parser.parse_args()
-    if (args.labels is None) == (args.begin is None):
-        parser.error("give a labelled JSONL file or --begin path/to/begin.tsv (one of them)")
+    if sum(x is not None for x in (args.labels, args.begin, args.delucionqa)) != 1:
+        parser.error(
+            "give one of: a labelled JSONL file, --begin path/to/begin.tsv, --delucionqa path/to/folder"
+        )
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
 
@@ -143,6 +159,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if args.begin:
         replies, knowledge, grounded = read_begin(args.begin)
+    elif args.delucionqa:
+        replies, knowledge, grounded = read_delucionqa(args.delucionqa)
     else:
         data = read_labelled_replies(args.labels)
         replies, knowledge, grounded = data.replies, data.knowledge, data.grounded
@@ -178,7 +196,7 @@ def main() -> None:
             json.dump(
                 {
                     "model": args.model,
-                    "input": args.begin or args.labels,
+                    "input": args.begin or args.delucionqa or args.labels,
                     "shipped_threshold": judge.threshold,
                     "rows": len(replies),
                     "scored": len(kept),

@@ -17,7 +17,15 @@ model was trained with to rebuild its test split -- for instance with CMU-DoG an
 - ``sgd_summaries``: summaries of such conversations in several sentences, as an auditor judges a summary of
   a call -- supported, or with one sentence's fact perturbed -- against the whole transcript (answer level:
   the weakest sentence decides);
-- ``kb_heldout``: sentences of unseen knowledge-base passages and their perturbations.
+- ``kb_heldout``: sentences of unseen knowledge-base passages and their perturbations;
+- ``delucionqa_test`` / ``delucionqa_test_sentences``: DelucionQA's test split (Sadat et al. 2023, CC BY 4.0;
+  read from ``<external data>/delucionqa`` when it is there): people's labels of ChatGPT answers about a car
+  manual against the retrieved manual passages -- whole answers (hallucinated or not) and each answer
+  sentence (Supported, or Conflicted / Neither). Real, human-labelled and of a kind the judge never trained
+  on. The contexts are decoded from the release's token ids (:mod:`csml.judge.delucionqa`: lower-cased, about
+  3% of context tokens unrecoverable and dropped). Beside the shipped threshold, the judge is also scored at
+  the threshold ``csml calibrate-judge`` chooses on DelucionQA's *dev* split (``judge_calibrated_dev``), the
+  workflow of an auditor with a small labelled sample of their own bot.
 
 The judge runs as audits run it (:class:`csml.judge.judge.GroundednessJudge`: claims, evidence windows,
 weakest claim) and is scored at its **shipped threshold** (the model card's, chosen on the validation mix of
@@ -38,6 +46,7 @@ import json
 import os
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 
@@ -84,6 +93,7 @@ def main() -> None:
 
     from csml.config import minilm_path
     from csml.judge.baselines import embedding_similarity, figures, lexical_overlap
+    from csml.judge.calibration import choose_threshold
     from csml.judge.judge import GroundednessJudge
     from csml.metrics.binary import choose_decision_threshold
 
@@ -98,6 +108,24 @@ def main() -> None:
     transcripts = split_pairs([row.record for row in instantiate(full)._read()["test"]])
     tests["sgd_full_transcript"] = transcripts["sgd_unseen_services"]
     tests |= split_pairs(instantiate(cfg.data.source).summary_records("test", args.summary_sentences))
+    delucionqa_root = Path(cfg.paths.external_data_dir) / "delucionqa"
+    calibration_sets: dict[str, tuple[list[str], list[str], np.ndarray]] = {}
+    if delucionqa_root.is_dir():
+        from csml.judge import delucionqa
+
+        samples, vocabulary = delucionqa.load(delucionqa_root)
+        print(
+            f"DelucionQA contexts decoded: {delucionqa.coverage(samples['test'], vocabulary):.3f} of tokens"
+        )
+        for sentences, suffix in ((False, ""), (True, "_sentences")):
+            tests[f"delucionqa_test{suffix}"] = delucionqa.labelled_pairs(
+                samples["test"], vocabulary, sentences
+            )
+            calibration_sets[f"delucionqa_test{suffix}"] = delucionqa.labelled_pairs(
+                samples["validation"], vocabulary, sentences
+            )
+    else:
+        print(f"DelucionQA not found at {delucionqa_root}: its test sets are skipped")
     if args.only:
         if unknown := sorted(set(args.only) - set(tests)):
             parser.error(f"--only: no test sets {unknown}; this model's are {sorted(tests)}")
@@ -148,6 +176,10 @@ def main() -> None:
             | {"best_balanced_accuracy": figures(scores, positive, best)["balanced_accuracy"]}
             | {"pairs_per_s": round(speed, 1)}
         ]
+        if name in calibration_sets:
+            dev_claims, dev_knowledge, dev_positive = calibration_sets[name]
+            calibrated = choose_threshold(judge_scores(dev_claims, dev_knowledge), dev_positive)[0]
+            rows.append({"method": "judge_calibrated_dev"} | figures(scores, positive, calibrated))
         for method, score in baselines.items():
             rows.append({"method": method} | figures(score(claims, knowledge), positive, thresholds[method]))
         for row in rows:

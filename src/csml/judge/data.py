@@ -16,6 +16,10 @@ Three kinds of rows, all real text:
   attributable to their knowledge or not. Each BEGIN file goes to the split named in config; by default the
   CMU-DoG and TopicalChat dev sets train, the Wizard-of-Wikipedia dev set validates and the WoW test set
   tests, so WoW is a source the model is never trained on.
+- **DelucionQA** (Sadat et al. 2023, optional: ``delucionqa_root``): people's per-sentence labels of ChatGPT
+  answers about a car manual (Supported; Neither or Conflicted = unsupported), each sentence judged against
+  the window of its retrieved context sharing most words with it. Its train split trains and its dev split
+  validates (as one more domain of the threshold's mix); its test split is never read here.
 
 A pair is one text, ``"<claim> <separator> <knowledge>"``: the claim comes first so that truncation cuts the
 knowledge, never the claim, and ``separator`` is the backbone tokenizer's separator token, so the encoder sees
@@ -34,6 +38,8 @@ from csml.data.sources.base import DatasetSource
 from csml.data.sources.checks import Row, check_text
 from csml.data.sources.readers import read_lines
 from csml.data.splits import SPLITS, DataValidationError
+from csml.judge import delucionqa
+from csml.judge.baselines import content_words
 from csml.judge.claims import split_claims
 from csml.judge.dialogues import (
     DialogueClaims,
@@ -47,6 +53,8 @@ from csml.judge.dialogues import (
     summary,
     turn_window,
 )
+from csml.judge.evidence import Knowledge
+from csml.judge.nonclaims import is_checkable
 from csml.judge.perturb import PERTURBATIONS, PerturbationPool, entities, paraphrase, perturb
 from csml.records import Record
 
@@ -68,6 +76,7 @@ class GroundednessPairs(DatasetSource):
         knowledge_bases: Knowledge-base sources (``load() -> list[csml.knowledge.KBEntry]``, as in
             ``conf/knowledge_base``), or a mapping of names to them (the config's form), read in order.
         begin_root: Folder of the BEGIN TSV files; ``None`` uses knowledge-base pairs only.
+        delucionqa_root: Folder of DelucionQA's CSV files (:mod:`csml.judge.delucionqa`); ``None`` leaves it out.
         begin_files: BEGIN file names per split (``{"train": [...], "validation": [...], "test": [...]}``).
         sgd_root: Folder of the Schema-Guided Dialogue corpus (``train/``, ``dev/``, ``test/``); ``None``
             leaves conversation pairs out.
@@ -104,13 +113,16 @@ class GroundednessPairs(DatasetSource):
         window_words: int = 96,
         heldout_fraction: float = 0.1,
         perturbations: Sequence[str] = tuple(PERTURBATIONS),
+        delucionqa_root: str | None = None,
         **base: Any,
     ) -> None:
         super().__init__(**base)
         for name in perturbations:
             PERTURBATIONS[name]  # an unknown name raises UnknownNameError, a ValueError naming the closest
-        if not knowledge_bases and begin_root is None and sgd_root is None:
-            raise ValueError("GroundednessPairs needs knowledge_bases, begin_root or sgd_root")
+        if not knowledge_bases and begin_root is None and sgd_root is None and delucionqa_root is None:
+            raise ValueError(
+                "GroundednessPairs needs knowledge_bases, begin_root, sgd_root or delucionqa_root"
+            )
         self.knowledge_bases = list(
             knowledge_bases.values() if isinstance(knowledge_bases, Mapping) else knowledge_bases
         )
@@ -127,6 +139,7 @@ class GroundednessPairs(DatasetSource):
         self.window_words = window_words
         self.heldout_fraction = heldout_fraction
         self.perturbations = tuple(perturbations)
+        self.delucionqa_root = Path(delucionqa_root) if delucionqa_root else None
 
     def _read(self) -> dict[str, list[Row]]:
         splits: dict[str, list[Row]] = {split: [] for split in SPLITS}
@@ -142,7 +155,35 @@ class GroundednessPairs(DatasetSource):
         if self.sgd_root is not None:
             for split, rows in self._dialogue_rows().items():
                 splits[split] += rows
+        if self.delucionqa_root is not None:
+            for split, rows in self._delucionqa_rows().items():
+                splits[split] += rows
         return splits
+
+    def _delucionqa_rows(self) -> dict[str, list[Row]]:
+        """DelucionQA's labelled answer sentences (train and dev splits), each against the window of its
+        context sharing most content words with it -- the window the judge most likely decides on."""
+        samples, vocabulary = delucionqa.load(self.delucionqa_root)
+        rows: dict[str, list[Row]] = {split: [] for split in SPLITS}
+        for split in ("train", "validation"):
+            path = str(self.delucionqa_root / delucionqa.FILES[split])
+            for line, sample in enumerate(samples[split], start=2):
+                knowledge = Knowledge([delucionqa.decode(sample.context_ids, vocabulary)], self.window_words)
+                answer = f"{self.name}:delucionqa:{sample.sample_id}"
+                for n, (sentence, label) in enumerate(sample.sentence_labels):
+                    if not knowledge or not is_checkable(sentence):
+                        continue
+                    wanted = set(content_words(sentence))
+                    window = max(
+                        knowledge.candidates(sentence), key=lambda w: len(wanted & set(content_words(w)))
+                    )
+                    record = self._pair(
+                        f"{answer}:{n}", sentence, window, SUPPORTED if label == "Supported" else UNSUPPORTED,
+                        "delucionqa", {"origin": "delucionqa", "domain": "rag_answer", "answer": answer,
+                                       "perturbation": "none" if label == "Supported" else label.lower()},
+                    )  # fmt: skip
+                    rows[split].append(Row(record, path, line))
+        return rows
 
     def _dialogue_rows(self) -> dict[str, list[Row]]:
         rows: dict[str, list[Row]] = {split: [] for split in SPLITS}
