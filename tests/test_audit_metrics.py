@@ -199,6 +199,11 @@ def test_target_configs_build_their_adapters(
     assert isinstance(adapter, HttpAdapter) and "Authorization" not in adapter._headers()
     monkeypatch.setenv("CSML_BOT_TOKEN", "s3cret")
     monkeypatch.setenv("OPENAI_API_KEY", "s3cret")
+    if target == "openai_chat":  # a key is sent only when the target names its variable
+        assert "Authorization" not in adapter._headers()
+        cfg.target.api_key_env = "MY_BOT_KEY"
+        monkeypatch.setenv("MY_BOT_KEY", "s3cret")
+        adapter = _build_target(cfg.target)
     assert adapter._headers()["Authorization"] == "Bearer s3cret"
     assert "s3cret" not in json.dumps(adapter.identity())
 

@@ -190,3 +190,30 @@ def test_courtesy_and_questions_are_not_claims_and_never_unsupported(smoke_judge
     ]
     only_courtesy = judge.judge("Happy to help! Have a great day!", [FAQ[0][1]])
     assert only_courtesy.score is None and only_courtesy.supported is None and only_courtesy.unsupported == []
+
+
+def test_an_unset_alias_falls_back_to_the_newest_version_with_the_promote_command(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import mlflow
+    from mlflow import MlflowClient
+
+    from csml.judge.judge import _newest_if_alias_unset
+    from csml.tracking.runs import use_store
+
+    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    use_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        client = MlflowClient()
+        client.create_registered_model("csml-judge-groundedness")
+        for _ in range(2):
+            client.create_model_version("csml-judge-groundedness", source=str(tmp_path))
+        uri = "models:/csml-judge-groundedness@champion"
+        assert _newest_if_alias_unset(uri) == "models:/csml-judge-groundedness/2"  # right after training
+        assert "csml promote model_name=csml-judge-groundedness candidate=2" in caplog.text
+        client.set_registered_model_alias("csml-judge-groundedness", "champion", "1")
+        assert _newest_if_alias_unset(uri) == uri  # once promoted, the alias decides
+        missing = "models:/csml-no-such-judge@champion"
+        assert _newest_if_alias_unset(missing) == missing  # nothing registered: the load's error explains
+    finally:
+        use_store(*before)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from csml.judge.data import SUPPORTED, pair_text
 from csml.judge.evidence import Knowledge
 from csml.judge.nonclaims import is_checkable
 
+logger = logging.getLogger(__name__)
 DEFAULT_MODEL_URI = "models:/csml-judge-groundedness@champion"
 WORDS_PER_TOKEN = 0.6  # knowledge words shown per token of the model's max_length (claims take the rest)
 
@@ -126,6 +128,7 @@ class GroundednessJudge:
         if tracking_uri:
             use_store(tracking_uri, registry_uri)
 
+        model_uri = _newest_if_alias_unset(model_uri)
         try:
             model = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
         except Exception as error:  # mlflow raises several types for a missing model or alias
@@ -190,6 +193,37 @@ class GroundednessJudge:
             score = min(v.score for v in claim_verdicts)
             verdicts.append(Verdict(score, score >= self.threshold, claim_verdicts, non_claims_of[a]))
         return verdicts
+
+
+def _newest_if_alias_unset(model_uri: str) -> str:
+    """``models:/<name>@<alias>`` as given, or the newest version of ``name`` when no version holds the alias
+    yet -- an audit right after ``csml train experiment=judge_groundedness``, before ``csml promote`` -- with a
+    warning that names the command setting the alias. Other URIs are returned as given."""
+    found = re.fullmatch(r"models:/([^@/]+)@([\w-]+)", model_uri)
+    if found is None:
+        return model_uri
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    name, alias = found.groups()
+    try:
+        client.get_model_version_by_alias(name, alias)
+        return model_uri
+    except MlflowException:
+        try:
+            versions = client.search_model_versions(f"name='{name}'")
+        except MlflowException:
+            return model_uri  # the load that follows explains
+    if not versions:
+        return model_uri
+    newest = max(versions, key=lambda v: int(v.version)).version
+    logger.warning(
+        "%s: no version of %s is %r yet; using its newest version %s. Set the alias with `csml promote "
+        "model_name=%s candidate=%s data=groundedness gates=judge`",
+        model_uri, name, alias, newest, name, newest,
+    )  # fmt: skip
+    return f"models:/{name}/{newest}"
 
 
 def _fit(claim: Claim, max_words: int) -> list[Claim]:
