@@ -185,6 +185,18 @@ def test_bot_errors_are_recorded_per_sample(
     assert scorecard["metrics"]["latency_p95_ms"]["n"] == 0  # timeouts have no latency to report
     rows = [json.loads(line) for line in paths["samples"].read_text().splitlines()]
     assert all(r["reply"]["attempts"] == 2 for r in rows)
+    audit(audit_cfg(url, tmp_path / "slow", *slow))  # rerun in the same folder: the timeouts are asked again
+    assert len((tmp_path / "slow" / "replies.jsonl").read_text().splitlines()) == 2 * LIMIT
+
+
+def test_a_misconfigured_target_stops_at_the_first_question(bot: tuple[str, Path], tmp_path: Path) -> None:
+    from csml.audit.errors import AuditConfigError
+    from csml.audit.run import audit
+
+    url, _ = bot
+    with pytest.raises(AuditConfigError, match=r"HTTP 404 .*check target.url, target.path and target.model"):
+        audit(audit_cfg(url, tmp_path / "wrong", "target.path=/v1/no-such-path"))
+    assert len((tmp_path / "wrong" / "replies.jsonl").read_text().splitlines()) == 1  # nothing else asked
 
 
 def test_interrupted_audit_resumes_and_cache_is_reused(bot: tuple[str, Path], tmp_path: Path) -> None:

@@ -4,7 +4,9 @@ arrives, so an interrupted audit resumes where it stopped.
 ``replies.jsonl`` (in the audit's output folder) gets one line per answered question --
 ``{"id", "request_key", "messages", "reply", "cached"}`` -- flushed as soon as the reply arrives. On a
 rerun into the same folder, a question whose id and request key (adapter identity + conversation) are
-already there is not asked again. Independently, a :class:`ReplyCache` keyed by request alone lets any
+already there with a usable reply is not asked again; errors and timeouts are asked again. The first
+question is asked alone: an HTTP 401, 403 or 404 (or a 400 naming the model) there is a misconfigured target
+-- wrong URL, model or key -- and stops the audit with the server's message before asking the rest. Independently, a :class:`ReplyCache` keyed by request alone lets any
 later audit of the same bot reuse successful replies (``cache_dir``; failed requests are never cached).
 """
 
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from csml.audit.adapters import BotAdapter
+from csml.audit.errors import AuditConfigError
 from csml.schemas import AuditSample, BotReply
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,22 @@ class ReplyCache:
             out.write(json.dumps({"request_key": key, "reply": self.entries[key]}, ensure_ascii=False) + "\n")
 
 
+def _check_configuration(adapter: BotAdapter, reply: BotReply) -> None:
+    """Raises when a reply says the target is misconfigured: HTTP 401 / 403 (key), 404 (URL or model), or
+    400 naming the model."""
+    error = reply.error or ""
+    named_model = reply.status == 400 and "model" in error.lower()
+    if reply.status not in (401, 403, 404) and not named_model:
+        return
+    hint = {401: "the key (target.api_key_env)", 403: "the key (target.api_key_env)"}.get(
+        reply.status or 0, "target.url, target.path and target.model"
+    )
+    raise AuditConfigError(
+        f"target {adapter.name}: the first question got HTTP {reply.status} ({error}); check {hint}. "
+        "Nothing else was asked; rerun in the same folder once fixed."
+    )
+
+
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -70,7 +89,11 @@ async def collect_replies(
     """Gets a reply for every sample, resuming from ``replies_path``; returns rows keyed by sample id.
 
     Every row written is ``{"id", "request_key", "messages", "reply", "cached"}``; rows of earlier runs
-    whose request key no longer matches (another bot, an edited question) are ignored and asked again.
+    whose request key no longer matches (another bot, an edited question) or whose reply failed are asked
+    again (the newest row of an id is the one kept).
+
+    Raises:
+        AuditConfigError: The first question asked got an answer that says the target is misconfigured.
     """
     from tqdm.auto import tqdm
 
@@ -80,9 +103,15 @@ async def collect_replies(
         for row in _read_jsonl(replies_path):
             if keys.get(row.get("id")) == row.get("request_key"):
                 done[row["id"]] = row
+    failed = [i for i, row in done.items() if not BotReply.from_dict(row["reply"]).ok]
+    for sample_id in failed:
+        del done[sample_id]
     pending = [s for s in samples if s.id not in done]
-    if done:
-        log.info("resuming: %d of %d questions already answered in %s", len(done), len(samples), replies_path)
+    if done or failed:
+        log.info(
+            "resuming: %d of %d questions already answered in %s; asking %d that failed again",
+            len(done), len(samples), replies_path, len(failed),
+        )  # fmt: skip
     replies_path.parent.mkdir(parents=True, exist_ok=True)
     semaphore = asyncio.Semaphore(max(1, int(concurrency)))
     bar = tqdm(total=len(samples), initial=len(done), desc="audit", unit="q", disable=not progress)
@@ -105,14 +134,20 @@ async def collect_replies(
             "cached": cached is not None,
         }
 
+    def keep(row: dict[str, Any], out: Any) -> None:
+        out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        out.flush()
+        done[row["id"]] = row
+        bar.update(1)
+
     try:
         with replies_path.open("a", encoding="utf-8") as out:
-            for next_done in asyncio.as_completed([ask(s) for s in pending]):
-                row = await next_done
-                out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-                out.flush()
-                done[row["id"]] = row
-                bar.update(1)
+            if pending:
+                first = await ask(pending[0])
+                keep(first, out)
+                _check_configuration(adapter, BotReply.from_dict(first["reply"]))
+            for next_done in asyncio.as_completed([ask(s) for s in pending[1:]]):
+                keep(await next_done, out)
     finally:
         bar.close()
         await adapter.aclose()
