@@ -67,7 +67,13 @@ def test_audit_writes_scorecard_and_mlflow_run(
     scorecard, paths = audit(audit_cfg(url, tmp_path, mlflow_dir=mlflow_db))
 
     assert scorecard["passed"] is True
-    assert scorecard["counts"] == {"samples": LIMIT, "errors": 0, "errors_by_kind": {}, "cached": 0}
+    assert scorecard["counts"] == {
+        "samples": LIMIT,
+        "errors": 0,
+        "errors_by_kind": {},
+        "first_attempt_errors": 0,
+        "cached": 0,
+    }
     metrics = scorecard["metrics"]
     assert metrics["groundedness"]["value"] == 1.0  # the extractive bot answers with its retrieved passage
     assert metrics["fabricated_entities"]["value"] == 0.0
@@ -164,6 +170,8 @@ def test_bot_errors_are_recorded_per_sample(
     scorecard, paths = audit(audit_cfg(url, tmp_path / "errors", "target.retries=1", "target.backoff_s=0.01"))
     assert scorecard["passed"] is False
     assert scorecard["counts"]["errors_by_kind"] == {"http_500": LIMIT}
+    assert scorecard["counts"]["first_attempt_errors"] == LIMIT
+    assert f"First attempts failed: {LIMIT} of {LIMIT}" in paths["summary"].read_text()
     assert scorecard["metrics"]["error_rate"]["value"] == 1.0
     assert (
         scorecard["metrics"]["groundedness"]["n"] == 0

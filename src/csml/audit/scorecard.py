@@ -109,6 +109,8 @@ def aggregate(suite: Suite, metrics: list[Metric], scored: list[ScoredSample]) -
         "samples": len(scored),
         "errors": sum(errors.values()),
         "errors_by_kind": dict(errors),
+        # the bot's own failure rate: first attempts that failed, whether or not a retry then succeeded
+        "first_attempt_errors": sum(bool(s.reply.error) or s.reply.attempts > 1 for s in scored),
         "cached": sum(s.cached for s in scored),
     }
     return {"metrics": out, **breakdowns, "counts": counts}
@@ -226,6 +228,12 @@ def markdown_summary(scorecard: dict[str, Any]) -> str:
         )
     if counts["errors_by_kind"]:
         lines += ["", "Errors: " + ", ".join(f"{k} {v}" for k, v in sorted(counts["errors_by_kind"].items()))]
+    if counts.get("first_attempt_errors"):
+        lines += [
+            "",
+            f"First attempts failed: {counts['first_attempt_errors']} of {counts['samples']} "
+            f"({counts['first_attempt_errors'] / max(counts['samples'], 1):.1%}; after retries: {counts['errors']})",
+        ]
     names = [n for n in scorecard["metrics"] if not n.startswith("latency")]
     for field in BREAKDOWNS:
         groups = scorecard.get(f"by_{field}") or {}
