@@ -192,6 +192,8 @@ def test_target_configs_build_their_adapters(
             "target.url=http://127.0.0.1:9",
         ],
     )
+    # csml's own bot answers from the ABCD manual; another bot's knowledge base is never borrowed from it
+    assert bool(cfg.get("knowledge_base")) == target.startswith("reference")
     monkeypatch.delenv("CSML_BOT_TOKEN", raising=False)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     adapter = _build_target(cfg.target)

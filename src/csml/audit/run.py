@@ -55,6 +55,12 @@ def audit(cfg: DictConfig, adapter: Any = None) -> tuple[dict[str, Any], dict[st
     output_dir = Path(cfg.paths.output_dir)
 
     kb_texts = _kb_texts(cfg.get("knowledge_base"))
+    if not kb_texts:
+        log.warning(
+            "no knowledge base for %s: facts of its answers are checked against returned and reference contexts "
+            "and the question only; name what the bot answers from with knowledge_base=<name> (conf/knowledge_base/)",
+            adapter.name,
+        )
     embedder = cache(lambda: _embedder(cfg.embedder))
     judge = OmegaConf.to_container(cfg.judge, resolve=True) if cfg.get("judge") else None
     judge_and_threshold = cache(
@@ -141,7 +147,7 @@ def _build_target(target: DictConfig | None) -> Any:
 
 
 def _kb_texts(kb: DictConfig | None) -> list[str]:
-    if kb is None:
+    if not kb:  # none configured (foreign targets name none by default)
         return []
     from hydra.utils import instantiate
 
