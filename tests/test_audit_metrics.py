@@ -210,6 +210,22 @@ def test_target_configs_build_their_adapters(
     assert "s3cret" not in json.dumps(adapter.identity())
 
 
+def test_openai_chat_sends_system_prompt_and_sampling_options_only_when_set() -> None:
+    from csml.audit.adapters import OpenAIChatAdapter
+
+    messages = [{"role": "user", "content": "Where is my refund?"}]
+    plain = OpenAIChatAdapter("bot", "http://127.0.0.1:9", model="m")
+    assert plain.build_request(messages)[2] == {"messages": messages, "model": "m"}
+    tuned = OpenAIChatAdapter(
+        "bot", "http://127.0.0.1:9", system_prompt="You are Acme's agent.", temperature=0.0, max_tokens=64
+    )
+    body = tuned.build_request(messages)[2]
+    assert body["messages"] == [{"role": "system", "content": "You are Acme's agent."}, *messages]
+    assert body["temperature"] == 0.0 and body["max_tokens"] == 64 and "model" not in body
+    assert "Acme" not in json.dumps(tuned.identity())  # identity (logged, cache key) holds the prompt's hash
+    assert tuned.request_key(messages) != plain.request_key(messages)
+
+
 @pytest.mark.parametrize(
     ("answer", "value", "new_word"),
     [

@@ -262,6 +262,11 @@ class OpenAIChatAdapter(HttpAdapter):
         path: Endpoint path under ``url``.
         extension_field: Field of the completion holding the bot's extras (the reference bot's ``csml``):
             ``contexts``, ``intent``, ``confidence``, ``abstained``, ``escalated`` are read from it.
+        system_prompt: A system message sent before every conversation (None: none; a bot that holds its own
+            system prompt server-side needs none).
+        temperature: The request's ``temperature`` (None leaves it to the server; 0 for repeatable audits of
+            a model served directly).
+        max_tokens: The request's ``max_tokens`` (None leaves it to the server).
         **transport: :class:`HttpAdapter` settings.
     """
 
@@ -273,6 +278,9 @@ class OpenAIChatAdapter(HttpAdapter):
         api_key_env: str | None = None,
         path: str = "/v1/chat/completions",
         extension_field: str | None = "csml",
+        system_prompt: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
         **transport: Any,
     ) -> None:
         headers = dict(transport.pop("headers", None) or {})
@@ -282,12 +290,23 @@ class OpenAIChatAdapter(HttpAdapter):
         self.model = model
         self.path = path
         self.extension_field = extension_field
+        self.options = {
+            key: value
+            for key, value in (("temperature", temperature), ("max_tokens", max_tokens))
+            if value is not None
+        }
+        self.system_prompt = system_prompt
 
     def identity(self) -> dict[str, Any]:
-        return {**super().identity(), "model": self.model, "path": self.path}
+        extra = dict(self.options)
+        if self.system_prompt:  # its hash: the prompt may be long or confidential
+            extra["system_prompt_sha256"] = hashlib.sha256(self.system_prompt.encode()).hexdigest()
+        return {**super().identity(), "model": self.model, "path": self.path, **extra}
 
     def build_request(self, messages: Messages) -> tuple[str, str, Any]:
-        body: dict[str, Any] = {"messages": messages}
+        if self.system_prompt:
+            messages = [{"role": "system", "content": self.system_prompt}, *messages]
+        body: dict[str, Any] = {"messages": messages, **self.options}
         if self.model:
             body["model"] = self.model
         return "POST", self.url + self.path, body
