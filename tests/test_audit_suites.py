@@ -90,6 +90,26 @@ def test_escalation_metrics_pass_and_fail() -> None:
     assert false_rate.passed(0.0) is True and false_rate.passed(0.5) is False
 
 
+def test_hand_over_and_decline_phrases_match_whole_words_apostrophes_and_regexes(tmp_path: Path) -> None:
+    from csml.audit.metrics.base import says_any
+    from csml.audit.suite import load_suite
+
+    assert says_any("I don’t know that one.", ["don't know"])  # typographic apostrophe
+    assert not says_any("Our agents are humane.", ["human"])  # whole words only
+    assert says_any("Connecting you to a human agent now.", ["re:^connecting you"])
+    assert not says_any("A human agent cannot help with that; here is the policy.", ["re:^connecting you"])
+    suite_dir = tmp_path / "handover"
+    suite_dir.mkdir()
+    (suite_dir / "questions.jsonl").write_text(
+        '{"id": "q1", "question": "a human please", "should_escalate": true}\n'
+    )
+    (suite_dir / "suite.yaml").write_text(
+        "name: handover\nescalate_patterns: ['re:^connecting you']\nmetrics:\n  escalation_recall: {threshold: 0.9}\n"
+    )
+    suite = load_suite("handover", tmp_path, {})
+    assert suite.escalate_patterns == ("re:^connecting you",)
+
+
 @pytest.fixture(scope="module")
 def minilm() -> object:
     from csml.config import minilm_path

@@ -68,6 +68,7 @@ def audit(cfg: DictConfig, adapter: Any = None) -> tuple[dict[str, Any], dict[st
     )
     context = {
         "abstain_patterns": suite.abstain_patterns,
+        "escalate_patterns": suite.escalate_patterns,
         "kb_texts": kb_texts,
         "judge": judge,
         "groundedness_judge": lambda: judge_and_threshold()[0],

@@ -8,7 +8,8 @@ their thresholds and directions, and the phrases that count as abstaining. Schem
     description: ...
     questions: questions.jsonl          # or a list of files and builders run at audit time:
     # questions: [questions.jsonl, {build: airline_complaints, params: {limit: 60}}]
-    abstain_patterns: ["don't know", ...]
+    abstain_patterns: ["don't know", ...]   # phrases of declining, for every metric that asks
+    escalate_patterns: ["connecting you to a human", ...]   # phrases of a hand-over (bots with no flag)
     metrics:
       groundedness: {threshold: 0.9, direction: higher, params: {sentence_threshold: 0.55}}
 """
@@ -63,6 +64,7 @@ class Suite:
     questions: tuple[QuestionSource, ...]
     metrics: tuple[MetricSpec, ...]
     abstain_patterns: tuple[str, ...] = ()
+    escalate_patterns: tuple[str, ...] = ()
 
     def samples(self, data_dirs: dict[str, Any] | None = None) -> list[AuditSample]:
         """Every question of the suite, sources in order; ids must be unique across sources.
@@ -183,6 +185,7 @@ def load_suite(name: str, suites_dir: str | Path, overrides: dict[str, Any] | No
         questions=_question_sources(name, spec.get("questions", "questions.jsonl")),
         metrics=tuple(metrics),
         abstain_patterns=tuple(spec.get("abstain_patterns") or ()),
+        escalate_patterns=tuple(spec.get("escalate_patterns") or ()),
     )
 
 

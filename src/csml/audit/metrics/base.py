@@ -114,9 +114,25 @@ def _skip(sample: AuditSample, reply: BotReply, answerable_only: bool = True) ->
     return None
 
 
+_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
+
+
+def says_any(text: str, patterns: Sequence[str]) -> bool:
+    """Whether ``text`` says one of ``patterns``: phrases matched as whole words, case-insensitive, with
+    typographic quotes read as plain ones ("don’t" is "don't"); a pattern starting ``re:`` is a
+    regular expression (searched case-insensitively), for phrases that need more ("^connecting you")."""
+    text = text.translate(_QUOTES)
+    for pattern in patterns:
+        if pattern.startswith("re:"):
+            found = re.search(pattern[3:], text, flags=re.IGNORECASE)
+        else:
+            phrase = re.escape(pattern.translate(_QUOTES).strip())
+            found = re.search(rf"(?<!\w){phrase}(?!\w)", text, flags=re.IGNORECASE)
+        if found:
+            return True
+    return False
+
+
 def abstained(reply: BotReply, patterns: Sequence[str]) -> bool:
     """Whether the reply declines to answer: the bot says so, escalates, or says an abstain phrase."""
-    if reply.abstained or reply.escalated:
-        return True
-    text = reply.text.lower()
-    return any(p.lower() in text for p in patterns)
+    return bool(reply.abstained or reply.escalated) or says_any(reply.text, patterns)

@@ -1,7 +1,7 @@
 """Escalation metrics: customers who must reach a human do, and calm in-scope ones are not handed over.
 
 A reply counts as a hand-over when the bot reports ``escalated`` or says one of ``escalate_patterns`` (for
-bots that report no flag). Only samples with ``should_escalate`` set are scored.
+bots that report no flag; the suite's ``escalate_patterns`` unless a metric's params name its own). Only samples with ``should_escalate`` set are scored.
 """
 
 from __future__ import annotations
@@ -9,16 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from csml.audit.metrics.base import METRICS, Metric
+from csml.audit.metrics.base import METRICS, Metric, says_any
 from csml.schemas import AuditSample, BotReply, MetricResult
 
 
 def escalated(reply: BotReply, patterns: Sequence[str]) -> bool:
-    """Whether the reply hands the customer to a human."""
-    if reply.escalated:
-        return True
-    text = reply.text.lower()
-    return any(p.lower() in text for p in patterns)
+    """Whether the reply hands the customer to a human (:func:`~csml.audit.metrics.base.says_any`)."""
+    return bool(reply.escalated) or says_any(reply.text, patterns)
 
 
 class EscalationMetric(Metric):
