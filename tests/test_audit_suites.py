@@ -108,6 +108,11 @@ def test_hand_over_and_decline_phrases_match_whole_words_apostrophes_and_regexes
     )
     suite = load_suite("handover", tmp_path, {})
     assert suite.escalate_patterns == ("re:^connecting you",)
+    elsewhere = tmp_path / "not-the-suites-dir"
+    for by_path in (suite_dir / "suite.yaml", suite_dir):  # a suite of one's own, given by path
+        assert load_suite(str(by_path), elsewhere).samples()[0].id == "q1"
+    with pytest.raises(AuditConfigError, match=r"suite file .*missing\.yaml does not exist"):
+        load_suite(str(tmp_path / "missing.yaml"), elsewhere)
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +193,12 @@ def test_bad_question_files_and_missing_external_data_are_clear_errors(tmp_path:
         AuditConfigError, match=r"line 1: field 'should_escalate': expected bool, found 'yes'"
     ):
         load_suite("broken", tmp_path).samples()
+    (folder / "q.jsonl").write_text('{"id": "a", "question": "hi", "metadata": "ticket 7"}\n')
+    with pytest.raises(AuditConfigError, match=r"line 1: field 'metadata': expected dict, found 'ticket 7'"):
+        load_suite("broken", tmp_path).samples()
+    (folder / "q.jsonl").write_text('{"id": "a", "question": "hi", "metadata": {"ticket": 7}}\n')
+    (sample,) = load_suite("broken", tmp_path).samples()
+    assert sample.metadata == {"ticket": 7} and sample.to_dict()["metadata"] == {"ticket": 7}
     with pytest.raises(AuditConfigError, match=r"airline_tweets/Tweets.csv .* CSML_EXTERNAL_DATA"):
         run_builder("airline_complaints", {}, {"external_data_dir": tmp_path})
     with pytest.raises(AuditConfigError, match="unknown params"):

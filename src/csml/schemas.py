@@ -38,6 +38,8 @@ class AuditSample:
         group: Paraphrase group: samples sharing it ask the same thing and should get the same answer.
         stage: Customer-journey stage (:class:`csml.records.JourneyStage` value), scores are broken down by it.
         channel: Channel (:class:`csml.records.Channel` value), scores are broken down by it.
+        metadata: Free-form JSON object of the auditor's own (ticket ids, owners, tags): not scored, carried
+            into the per-sample results.
     """
 
     id: str
@@ -55,6 +57,7 @@ class AuditSample:
     group: str | None = None
     stage: str | None = None
     channel: str | None = None
+    metadata: dict[str, Any] | None = field(default=None, hash=False)
 
     def messages(self) -> list[dict[str, str]]:
         """The conversation sent to the bot."""
@@ -97,7 +100,9 @@ class AuditSample:
 
 
 _LISTS = ("history", "reference_contexts", "incorrect_answers")
-_WRITTEN_WHEN_SET = ("incorrect_answers", "expected_intent", "should_escalate", "group", "stage", "channel")
+_WRITTEN_WHEN_SET = (
+    "incorrect_answers", "expected_intent", "should_escalate", "group", "stage", "channel", "metadata"
+)  # fmt: skip
 """Fields a question file only carries when the suite uses them (NLU, escalation, paraphrases, journey)."""
 _TYPES: dict[str, tuple[type, ...]] = {
     "answerable": (bool,),
@@ -108,6 +113,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "incorrect_answers": (list,),
     "expected_intent": (str,),
     "group": (str,),
+    "metadata": (dict,),
 }
 
 

@@ -137,13 +137,23 @@ def _question_sources(name: str, spec: Any) -> tuple[QuestionSource, ...]:
 
 
 def load_suite(name: str, suites_dir: str | Path, overrides: dict[str, Any] | None = None) -> Suite:
-    """Reads ``<suites_dir>/<name>/suite.yaml``; ``overrides`` (``{metric: {threshold: ...}}``) win.
+    """Reads ``<suites_dir>/<name>/suite.yaml``, or the suite file ``name`` names when it is a path to a
+    ``.yaml`` file or to a folder holding ``suite.yaml`` (a suite of one's own, outside ``suites_dir``);
+    ``overrides`` (``{metric: {threshold: ...}}``) win.
 
     Raises:
         AuditConfigError: unknown suite (with the ones that exist), bad metric entries.
     """
-    folder = Path(suites_dir) / name
-    path = folder / "suite.yaml"
+    given = Path(name)
+    if given.suffix in (".yaml", ".yml"):
+        if not given.is_file():
+            raise AuditConfigError(f"suite file {given} does not exist")
+        folder, path, name = given.parent, given, given.parent.name
+    elif given.is_dir() and (given / "suite.yaml").is_file():
+        folder, path, name = given, given / "suite.yaml", given.name
+    else:
+        folder = Path(suites_dir) / name
+        path = folder / "suite.yaml"
     if not path.is_file():
         import difflib
 
