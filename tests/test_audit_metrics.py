@@ -277,3 +277,24 @@ def test_assert_passed_names_failed_gates() -> None:
         assert_passed(card)
     card["metrics"]["groundedness"]["passed"] = True
     assert_passed(card)
+
+
+def test_bootstrap_intervals_and_gates_on_the_interval_bound() -> None:
+    from csml.audit.metrics.operational import ErrorRate, LatencyPercentile
+    from csml.schemas import MetricResult
+
+    results = [MetricResult(1.0, "")] * 50 + [MetricResult(0.0, "")] * 50 + [MetricResult(None, "n/a")] * 5
+    on_value = ErrorRate(threshold=0.55)
+    on_interval = ErrorRate(threshold=0.55, gate_on="interval")
+    value, interval = on_value.aggregate_results(results), on_value.interval(results)
+    assert value == 0.5 and interval is not None
+    low, high = interval
+    assert 0.38 < low < 0.45 and 0.55 < high < 0.62  # about +-1.96 * sqrt(0.25 / 100)
+    assert on_value.passed(value, interval) is True  # 0.5 <= 0.55
+    assert on_interval.passed(value, interval) is False  # the upper bound is above 0.55: not shown
+    assert ErrorRate(threshold=0.7, gate_on="interval").passed(value, interval) is True
+    assert on_value.interval(results[:1]) is None  # one value: no interval
+    latencies = [MetricResult(float(ms), "") for ms in range(1, 201)]
+    p95 = LatencyPercentile(percentile=95)
+    p95_low, p95_high = p95.interval(latencies)  # a metric with its own aggregate is resampled as a whole
+    assert p95_low <= p95.aggregate_results(latencies) <= p95_high

@@ -90,12 +90,14 @@ def test_audit_writes_scorecard_and_mlflow_run(
     assert len(rows) == LIMIT and all(set(r["scores"]) == set(metrics) for r in rows)
     assert all(r["scores"]["error_rate"]["reason"] == "ok" for r in rows)
     assert "data:image/png;base64," in paths["report"].read_text()
-    assert "| groundedness | 1 | >= 0.9 | pass |" in paths["summary"].read_text()
+    assert "| groundedness | 1 | 1–1 | >= 0.9 | pass |" in paths["summary"].read_text()
+    assert metrics["groundedness"]["ci95"] == [1.0, 1.0] and metrics["groundedness"]["gate_on"] == "value"
 
     mlflow.set_tracking_uri(f"sqlite:///{mlflow_db}/mlflow.db")
     run = mlflow.get_run(scorecard["mlflow_run_id"])
     assert run.data.tags["csml.audit.passed"] == "true"
     assert run.data.metrics["audit/rag_abcd/groundedness"] == 1.0
+    assert run.data.metrics["audit/rag_abcd/groundedness/ci95_low"] == 1.0
 
 
 def test_cli_exit_codes(bot: tuple[str, Path], tmp_path: Path, mlflow_db: Path) -> None:

@@ -4,7 +4,9 @@ Files in the audit's output folder (schema version :data:`SCHEMA_VERSION`):
 
 - ``scorecard.json``: ``schema_version``, ``passed``, ``suite`` (name, version, sha256, questions asked),
   ``target`` (the adapter's identity), ``metrics`` (per metric: ``key`` = ``audit/<suite>/<metric>``,
-  ``value``, ``threshold``, ``direction``, ``passed``, ``n`` samples scored), ``counts`` (samples, errors
+  ``value``, ``ci95`` (95% percentile-bootstrap interval over the samples, 1,000 resamples, seed 0; null
+  with fewer than two values), ``threshold``, ``direction``, ``gate_on`` (``value`` or ``interval``: the gate
+  reads the interval's conservative bound), ``passed``, ``n`` samples scored), ``counts`` (samples, errors
   by kind, cached replies), ``by_category``, ``by_stage``, ``by_channel`` (per question category, journey
   stage and channel: samples and each metric's value), ``groundedness_judge`` (when a metric used csml's
   judge: ``model_uri``, ``int8``, ``threshold`` and ``threshold_origin`` -- ``model card``, ``config`` or
@@ -75,9 +77,8 @@ BREAKDOWNS = ("category", "stage", "channel")
 """Sample fields scores are broken down by (``by_category``, ``by_stage``, ``by_channel``)."""
 
 
-def _aggregate(metric: Metric, scored: list[ScoredSample]) -> tuple[float | None, int]:
-    results = [MetricResult(**s.scores[metric.name]) for s in scored]
-    return metric.aggregate_results(results), sum(r.value is not None for r in results)
+def _results(metric: Metric, scored: list[ScoredSample]) -> list[MetricResult]:
+    return [MetricResult(**s.scores[metric.name]) for s in scored]
 
 
 def aggregate(suite: Suite, metrics: list[Metric], scored: list[ScoredSample]) -> dict[str, Any]:
@@ -85,14 +86,17 @@ def aggregate(suite: Suite, metrics: list[Metric], scored: list[ScoredSample]) -
     scorecard; samples without a stage or channel are left out of those breakdowns)."""
     out: dict[str, Any] = {}
     for metric in metrics:
-        value, n = _aggregate(metric, scored)
+        results = _results(metric, scored)
+        value, interval = metric.aggregate_results(results), metric.interval(results)
         out[metric.name] = {
             "key": f"audit/{suite.name}/{metric.name}",
             "value": value,
+            "ci95": None if interval is None else [round(interval[0], 6), round(interval[1], 6)],
             "threshold": metric.threshold,
             "direction": metric.direction,
-            "passed": metric.passed(value),
-            "n": n,
+            "gate_on": metric.gate_on,
+            "passed": metric.passed(value, interval),
+            "n": sum(r.value is not None for r in results),
         }
     breakdowns = {}
     for field in BREAKDOWNS:
@@ -100,7 +104,7 @@ def aggregate(suite: Suite, metrics: list[Metric], scored: list[ScoredSample]) -
         breakdowns[f"by_{field}"] = {
             group: {
                 "samples": len(members := [s for s in scored if getattr(s.sample, field) == group]),
-                **{metric.name: _aggregate(metric, members)[0] for metric in metrics},
+                **{metric.name: metric.aggregate_results(_results(metric, members)) for metric in metrics},
             }
             for group in groups
         }
@@ -179,7 +183,15 @@ def _gate(entry: dict[str, Any]) -> str:
     if entry["threshold"] is None:
         return "–"
     op = ">=" if entry["direction"] == "higher" else "<="
-    return f"{op} {_fmt(entry['threshold'])}"
+    bound = (
+        {"higher": "low ", "lower": "high "}[entry["direction"]] if entry.get("gate_on") == "interval" else ""
+    )
+    return f"{bound}{op} {_fmt(entry['threshold'])}"
+
+
+def _interval(entry: dict[str, Any]) -> str:
+    ci = entry.get("ci95")
+    return "–" if not ci else f"{ci[0]:.3g}–{ci[1]:.3g}"
 
 
 def _verdict(passed: bool | None) -> str:
@@ -219,12 +231,13 @@ def markdown_summary(scorecard: dict[str, Any]) -> str:
         f"{scorecard['environment']['time']}",
         *([f"- {line}"] if (line := judge_threshold_line(scorecard)) else []),
         "",
-        "| Metric | Value | Gate | Result | Samples |",
-        "|---|---|---|---|---|",
+        "| Metric | Value | 95% interval | Gate | Result | Samples |",
+        "|---|---|---|---|---|---|",
     ]
     for name, entry in scorecard["metrics"].items():
         lines.append(
-            f"| {name} | {_fmt(entry['value'])} | {_gate(entry)} | {_verdict(entry['passed'])} | {entry['n']} |"
+            f"| {name} | {_fmt(entry['value'])} | {_interval(entry)} | {_gate(entry)} | "
+            f"{_verdict(entry['passed'])} | {entry['n']} |"
         )
     if counts["errors_by_kind"]:
         lines += ["", "Errors: " + ", ".join(f"{k} {v}" for k, v in sorted(counts["errors_by_kind"].items()))]
@@ -357,7 +370,7 @@ def html_report(scorecard: dict[str, Any], scored: list[ScoredSample]) -> str:
     e = html.escape
     suite = scorecard["suite"]
     rows = "".join(
-        f"<tr><td>{e(name)}</td><td>{_fmt(m['value'])}</td><td>{e(_gate(m))}</td>"
+        f"<tr><td>{e(name)}</td><td>{_fmt(m['value'])}</td><td>{e(_interval(m))}</td><td>{e(_gate(m))}</td>"
         f"<td class='{_verdict(m['passed'])}'>{_verdict(m['passed'])}</td><td>{m['n']}</td></tr>"
         for name, m in scorecard["metrics"].items()
     )
@@ -400,7 +413,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px;vertical-align:top}}
 <p>Bot <code>{e(str(scorecard["target"].get("name")))}</code> · {scorecard["counts"]["samples"]} questions ·
 errors {scorecard["counts"]["errors"]} · git {e(scorecard["environment"]["git_commit"])} ·
 {e(scorecard["environment"]["time"])}</p>{judge_html}
-<h2>Metrics</h2><table><tr><th>metric</th><th>value</th><th>gate</th><th>result</th><th>samples</th></tr>{rows}</table>
+<h2>Metrics</h2><table><tr><th>metric</th><th>value</th><th>95% interval</th><th>gate</th><th>result</th><th>samples</th></tr>{rows}</table>
 {breakdowns}
 <h2>Score distributions</h2>{plots or "<p>No spread to plot.</p>"}
 <h2>Worst cases</h2><table><tr><th>metric</th><th>value</th><th>id</th><th>question</th><th>answer</th><th>reason</th></tr>{worst}</table>
@@ -424,6 +437,9 @@ def log_to_mlflow(cfg: Any, scorecard: dict[str, Any], paths: dict[str, Path], r
     with mlflow_run(cfg.tracking, cfg.get("run_name"), run_id_file, tags, resume=False) as run:
         log_config(cfg)
         metrics = {m["key"]: m["value"] for m in scorecard["metrics"].values() if m["value"] is not None}
+        for m in scorecard["metrics"].values():
+            if m.get("ci95"):
+                metrics[f"{m['key']}/ci95_low"], metrics[f"{m['key']}/ci95_high"] = m["ci95"]
         metrics[f"audit/{scorecard['suite']['name']}/samples"] = scorecard["counts"]["samples"]
         mlflow.log_metrics(metrics)
         mlflow.log_params({"audit.suite_sha256": scorecard["suite"]["sha256"]})

@@ -12,6 +12,7 @@ their thresholds and directions, and the phrases that count as abstaining. Schem
     escalate_patterns: ["connecting you to a human", ...]   # phrases of a hand-over (bots with no flag)
     metrics:
       groundedness: {threshold: 0.9, direction: higher, params: {sentence_threshold: 0.55}}
+      error_rate: {threshold: 0.02, gate_on: interval}   # the 95% interval's upper bound must be <= 0.02
 """
 
 from __future__ import annotations
@@ -29,17 +30,21 @@ from csml.audit.errors import AuditConfigError
 from csml.schemas import AuditSample, SchemaError
 
 DIRECTIONS = ("higher", "lower")
+GATES = ("value", "interval")
 
 
 @dataclass(frozen=True)
 class MetricSpec:
     """A metric of a suite: registry name, gate threshold, better direction (None: the metric's own),
-    constructor params."""
+    constructor params, and what the gate compares with the threshold: the point ``value``, or the
+    ``interval``'s conservative bound (the 95% bootstrap interval's lower bound when higher is better, its
+    upper bound when lower is) so that a gate passes only when the sample shows it."""
 
     name: str
     threshold: float | None = None
     direction: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    gate_on: str = "value"
 
 
 @dataclass(frozen=True)
@@ -184,7 +189,10 @@ def load_suite(name: str, suites_dir: str | Path, overrides: dict[str, Any] | No
             raise AuditConfigError(
                 f"suite {name!r}, metric {metric!r}: threshold {threshold!r} is not a number"
             ) from None
-        metrics.append(MetricSpec(metric, threshold, direction, dict(entry.get("params") or {})))
+        gate_on = entry.get("gate_on", "value")
+        if gate_on not in GATES:
+            raise AuditConfigError(f"suite {name!r}, metric {metric!r}: gate_on must be one of {GATES}")
+        metrics.append(MetricSpec(metric, threshold, direction, dict(entry.get("params") or {}), gate_on))
     if not metrics:
         raise AuditConfigError(f"suite {name!r} declares no metrics")
     return Suite(

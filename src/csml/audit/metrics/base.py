@@ -32,6 +32,8 @@ class Metric(ABC):
     Args:
         threshold: The gate on the aggregate (None: reported, not gated).
         direction: ``higher`` or ``lower`` is better.
+        gate_on: ``value`` (the point value meets the threshold) or ``interval`` (the 95% bootstrap interval's
+            conservative bound does: lower bound when higher is better, upper bound when lower is).
 
     Class attributes:
         name: Registry name.
@@ -41,9 +43,12 @@ class Metric(ABC):
     name: str = ""
     needs_embedder: bool = False
 
-    def __init__(self, threshold: float | None = None, direction: str = "higher") -> None:
+    def __init__(
+        self, threshold: float | None = None, direction: str = "higher", gate_on: str = "value"
+    ) -> None:
         self.threshold = threshold
         self.direction = direction
+        self.gate_on = gate_on
 
     def prepare(self, pairs: Sequence[tuple[AuditSample, BotReply]]) -> None:
         """Sees every (sample, reply) of the audit before scoring (metrics comparing samples use it)."""
@@ -62,11 +67,45 @@ class Metric(ABC):
         a metric needs more than the values (macro-F1 needs the labels)."""
         return self.aggregate([r.value for r in results if r.value is not None])
 
-    def passed(self, value: float | None) -> bool | None:
-        """Whether an aggregate meets the threshold (None: no threshold, or no value to judge)."""
+    def passed(self, value: float | None, interval: tuple[float, float] | None = None) -> bool | None:
+        """Whether an aggregate meets the threshold (None: no threshold, or no value to judge); with
+        ``gate_on: interval``, whether the interval's conservative bound does."""
         if self.threshold is None or value is None:
             return None
+        if self.gate_on == "interval":
+            if interval is None:
+                return None
+            value = interval[0] if self.direction == "higher" else interval[1]
         return value >= self.threshold if self.direction == "higher" else value <= self.threshold
+
+    def interval(
+        self, results: Sequence[MetricResult], resamples: int = 1000, seed: int = 0
+    ) -> tuple[float, float] | None:
+        """95% percentile-bootstrap interval of the aggregate: the samples are drawn with replacement
+        ``resamples`` times (samples without a value included, as in the audit) and aggregated as the audit
+        is. None with fewer than two applicable values."""
+        values = [r.value for r in results]
+        if sum(v is not None for v in values) < 2:
+            return None
+        rng = np.random.default_rng(seed)
+        draws = rng.integers(0, len(results), size=(resamples, len(results)))
+        plain_mean = (
+            type(self).aggregate is Metric.aggregate
+            and type(self).aggregate_results is Metric.aggregate_results
+        )
+        if plain_mean:  # the mean of the applicable values, for all draws at once
+            known = np.array([v is not None for v in values])
+            filled = np.array([0.0 if v is None else float(v) for v in values])
+            counts = known[draws].sum(axis=1)
+            stats = filled[draws].sum(axis=1)[counts > 0] / counts[counts > 0]
+        else:
+            stats = np.array(
+                [a for row in draws if (a := self.aggregate_results([results[i] for i in row])) is not None]
+            )
+        if not len(stats):
+            return None
+        low, high = np.percentile(stats, [2.5, 97.5])
+        return float(low), float(high)
 
 
 METRICS: Registry[type[Metric]] = Registry("audit_metrics", "audit metric", base=Metric)
@@ -92,6 +131,7 @@ def build_metric(spec: MetricSpec, embedder: Callable[[], Embedder], **context: 
             kwargs.setdefault(key, value)
     if spec.direction is not None:
         kwargs["direction"] = spec.direction
+    kwargs["gate_on"] = spec.gate_on
     try:
         return cls(threshold=spec.threshold, **kwargs)
     except TypeError as error:
