@@ -193,6 +193,7 @@ def test_bot_errors_are_recorded_per_sample(
     assert scorecard["counts"]["errors_by_kind"] == {"timeout": LIMIT}
     assert scorecard["metrics"]["timeout_rate"]["value"] == 1.0
     assert scorecard["metrics"]["latency_p95_ms"]["n"] == 0  # timeouts have no latency to report
+    assert f"{LIMIT} questions timed out (target.timeout_s=0.2" in paths["summary"].read_text()
     rows = [json.loads(line) for line in paths["samples"].read_text().splitlines()]
     assert all(r["reply"]["attempts"] == 2 for r in rows)
     audit(audit_cfg(url, tmp_path / "slow", *slow))  # rerun in the same folder: the timeouts are asked again

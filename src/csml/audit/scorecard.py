@@ -218,6 +218,23 @@ def judge_threshold_line(scorecard: dict[str, Any]) -> str | None:
     return line
 
 
+def timeout_hint(scorecard: dict[str, Any]) -> str | None:
+    """What to do about timeouts, from the audit's own settings (None without timeouts): a slow bot asked
+    too many questions at once queues them past the timeout."""
+    timeouts = scorecard["counts"]["errors_by_kind"].get("timeout", 0)
+    if not timeouts:
+        return None
+    config = scorecard.get("config") or {}
+    target = config.get("target") or {}
+    concurrency = min(int(config.get("concurrency") or 1), int(target.get("concurrency") or 10**6))
+    return (
+        f"{timeouts} questions timed out (target.timeout_s={target.get('timeout_s')}, {concurrency} in flight). "
+        "A bot that answers one question at a time queues the others past the timeout: rerun in the same "
+        f"folder (answered questions are kept, timeouts asked again) with concurrency=1, or raise "
+        "target.timeout_s."
+    )
+
+
 def markdown_summary(scorecard: dict[str, Any]) -> str:
     """A Markdown summary: verdict, bot, suite and the metric table."""
     suite, counts = scorecard["suite"], scorecard["counts"]
@@ -241,6 +258,8 @@ def markdown_summary(scorecard: dict[str, Any]) -> str:
         )
     if counts["errors_by_kind"]:
         lines += ["", "Errors: " + ", ".join(f"{k} {v}" for k, v in sorted(counts["errors_by_kind"].items()))]
+    if hint := timeout_hint(scorecard):
+        lines += ["", hint]
     if counts.get("first_attempt_errors"):
         lines += [
             "",
