@@ -21,8 +21,10 @@ model was trained with to rebuild its test split -- for instance with CMU-DoG an
 - ``delucionqa_test`` / ``delucionqa_test_sentences``: DelucionQA's test split (Sadat et al. 2023, CC BY 4.0;
   read from ``<external data>/delucionqa`` when it is there): people's labels of ChatGPT answers about a car
   manual against the retrieved manual passages -- whole answers (hallucinated or not) and each answer
-  sentence (Supported, or Conflicted / Neither). Real, human-labelled and of a kind the judge never trained
-  on. The contexts are decoded from the release's token ids (:mod:`csml.judge.delucionqa`: lower-cased, about
+  sentence (Supported, or Conflicted / Neither). Real and human-labelled; the default judge trains on its
+  train split and validates on its dev split (``data.source.delucionqa_root``), so its test split holds new
+  questions about the same manual (``data.source.delucionqa_root=null`` trains a judge that never saw it). The
+  contexts are decoded from the release's token ids (:mod:`csml.judge.delucionqa`: lower-cased, about
   3% of context tokens unrecoverable and dropped). Beside the shipped threshold, the judge is also scored at
   the threshold ``csml calibrate-judge`` chooses on DelucionQA's *dev* split (``judge_calibrated_dev``), the
   workflow of an auditor with a small labelled sample of their own bot.
@@ -102,7 +104,7 @@ def main() -> None:
     splits = instantiate(cfg.data.source).load("grounded")
     tests = split_pairs(splits["test"])
     full = cfg.data.source.copy()
-    full.knowledge_bases, full.begin_root = [], None
+    full.knowledge_bases, full.begin_root, full.delucionqa_root = [], None, None
     full.dialogues_per_split = {"test": cfg.data.source.dialogues_per_split.test}
     full.window_words = 100_000  # the whole transcript is the knowledge
     transcripts = split_pairs([row.record for row in instantiate(full)._read()["test"]])

@@ -126,6 +126,7 @@ def smoke_judge(tmp_path_factory: pytest.TempPathFactory, smoke_overrides: tuple
             "~data.source.knowledge_bases.bank_faq",
             "data.source.begin_root=null",
             "data.source.sgd_root=null",
+            "data.source.delucionqa_root=null",
             "data.source.heldout_fraction=0.25",
             "data.max_length=96",
             "tracking.register=false",
