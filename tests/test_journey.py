@@ -43,11 +43,11 @@ def label_sets() -> dict[str, set[str]]:
 
 def test_map_is_versioned_and_covers_every_builtin_dataset() -> None:
     journey = load_journey_map()
-    assert journey.version == "1.2.0" and journey.path == str(DEFAULT_JOURNEY_MAP)
+    assert journey.version == "1.3.0" and journey.path == str(DEFAULT_JOURNEY_MAP)
     classes = [Banking77, Clinc150, Hwu64, BitextIntents, SemEval2017, AirlineTweets, UciSentences]
     # Besides the classifier datasets: SGD dialogues (response models) and the groundedness judge's
-    # knowledge-base and BEGIN pairs.
-    others = {"sgd_schema_guided", "knowledge_base", "begin"}
+    # knowledge-base, BEGIN and DelucionQA pairs.
+    others = {"sgd_schema_guided", "knowledge_base", "begin", "delucionqa"}
     assert {cls.name for cls in classes} | others == set(journey.datasets)
 
 
@@ -105,6 +105,7 @@ def test_stages_and_channels_follow_the_documented_rules() -> None:
         "sgd_schema_guided": "chat",
         "knowledge_base": "faq",
         "begin": "chat",
+        "delucionqa": "faq",
     }
 
 
