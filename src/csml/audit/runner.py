@@ -6,8 +6,9 @@ arrives, so an interrupted audit resumes where it stopped.
 rerun into the same folder, a question whose id and request key (adapter identity + conversation) are
 already there with a usable reply is not asked again; errors and timeouts are asked again. The first
 question is asked alone: an HTTP 401, 403 or 404 (or a 400 naming the model) there is a misconfigured target
--- wrong URL, model or key -- and stops the audit with the server's message before asking the rest. Independently, a :class:`ReplyCache` keyed by request alone lets any
-later audit of the same bot reuse successful replies (``cache_dir``; failed requests are never cached).
+-- wrong URL, model or key -- and stops the audit with the server's message before asking the rest.
+Independently, a :class:`ReplyCache` keyed by request alone lets any later audit of the same bot reuse
+successful replies (``cache_dir``; failed requests are never cached).
 """
 
 from __future__ import annotations
@@ -59,8 +60,10 @@ def _check_configuration(adapter: BotAdapter, reply: BotReply) -> None:
     named_model = reply.status == 400 and "model" in error.lower()
     if reply.status not in (401, 403, 404) and not named_model:
         return
-    hint = {401: "the key (target.api_key_env)", 403: "the key (target.api_key_env)"}.get(
-        reply.status or 0, "target.url, target.path and target.model"
+    hint = (
+        "the key (target.api_key_env)"
+        if reply.status in (401, 403)
+        else "target.url, target.path and target.model"
     )
     raise AuditConfigError(
         f"target {adapter.name}: the first question got HTTP {reply.status} ({error}); check {hint}. "

@@ -230,7 +230,7 @@ def timeout_hint(scorecard: dict[str, Any]) -> str | None:
     return (
         f"{timeouts} questions timed out (target.timeout_s={target.get('timeout_s')}, {concurrency} in flight). "
         "A bot that answers one question at a time queues the others past the timeout: rerun in the same "
-        f"folder (answered questions are kept, timeouts asked again) with concurrency=1, or raise "
+        "folder (answered questions are kept, timeouts asked again) with concurrency=1, or raise "
         "target.timeout_s."
     )
 

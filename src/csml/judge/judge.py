@@ -205,16 +205,17 @@ def _newest_if_alias_unset(model_uri: str) -> str:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
+    from csml.tracking.registry import alias_version
+
     client = MlflowClient()
     name, alias = found.groups()
     try:
-        client.get_model_version_by_alias(name, alias)
-        return model_uri
+        model = client.get_registered_model(name)
     except MlflowException:
-        try:
-            versions = client.search_model_versions(f"name='{name}'")
-        except MlflowException:
-            return model_uri  # the load that follows explains
+        return model_uri  # no such model: the load that follows explains
+    if alias_version(model, alias) is not None:
+        return model_uri
+    versions = client.search_model_versions(f"name='{name}'")
     if not versions:
         return model_uri
     newest = max(versions, key=lambda v: int(v.version)).version

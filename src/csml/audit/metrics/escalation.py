@@ -1,7 +1,8 @@
 """Escalation metrics: customers who must reach a human do, and calm in-scope ones are not handed over.
 
 A reply counts as a hand-over when the bot reports ``escalated`` or says one of ``escalate_patterns`` (for
-bots that report no flag; the suite's ``escalate_patterns`` unless a metric's params name its own). Only samples with ``should_escalate`` set are scored.
+bots that report no flag; the suite's ``escalate_patterns`` unless a metric's params name its own). Only
+samples with ``should_escalate`` set are scored.
 """
 
 from __future__ import annotations
