@@ -73,6 +73,16 @@ def split_pairs(records: list) -> dict[str, tuple[list[str], list[str], np.ndarr
     return out
 
 
+def contradicted(answer: str, knowledge: str, window_words: int) -> bool:
+    """Whether the judge's contradiction rule fires on some claim of ``answer`` (quotes are supported first)."""
+    from csml.judge.claims import split_claims
+    from csml.judge.evidence import Knowledge
+
+    known = Knowledge([knowledge], window_words)
+    claims = [claim.text for claim in split_claims(answer)]
+    return any(known.quote(claim) is None and known.contradicted(claim) is not None for claim in claims)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="judge model folder or MLflow URI")
@@ -171,9 +181,18 @@ def main() -> None:
         best = choose_decision_threshold(
             scores, positive
         )  # the test set's own best: what the shipped one loses
+        # the judge's contradiction rule (a near-quote with the opposite polarity): how often, how rightly
+        fired = np.array(
+            [contradicted(c, k, judge.window_words) for c, k in zip(claims, knowledge, strict=True)]
+        )
+        rule_counts = {
+            "contradicted": int(fired.sum()),
+            "contradicted_unsupported": int((fired & ~positive.astype(bool)).sum()),
+        }
         rows = [
             {"method": "judge"}
             | figures(scores, positive, judge.threshold)
+            | rule_counts
             | {"best_threshold": round(best, 4)}
             | {"best_balanced_accuracy": figures(scores, positive, best)["balanced_accuracy"]}
             | {"pairs_per_s": round(speed, 1)}

@@ -167,6 +167,13 @@ def test_judge_scores_claims_and_highlights_unsupported_ones(smoke_judge: Path) 
     assert flagged.supported is False and len(flagged.unsupported) == 2
     assert flagged.highlight(answer) == f"[[{answer[:47]}]] [[{answer[48:]}]]"
 
+    lenient = GroundednessJudge.load(str(smoke_judge), threshold=0.001)
+    flipped = lenient.judge("You cannot close your account in the app under Settings.", [FAQ[1][1]])
+    assert (
+        flipped.score == 0.0
+        and flipped.claims[0].evidence == "You can close your account in the app under Settings."
+    )
+
 
 def test_a_model_that_is_not_a_judge_is_refused(smoke_judge: Path) -> None:
     from csml.tracking.pyfunc import TextClassifierModel

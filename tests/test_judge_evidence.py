@@ -238,6 +238,32 @@ def test_a_quote_of_one_sentence_is_recognised_and_changed_facts_are_not() -> No
         assert knowledge.quote(changed) is None, changed
 
 
+def test_a_near_quote_with_the_opposite_polarity_is_a_contradiction() -> None:
+    knowledge = Knowledge(
+        [
+            "The warranty does not cover accidental damage or liquid damage. Phones bought outright are unlocked "
+            "at no cost. Downgrades do not take effect immediately; they take effect at the next billing cycle. "
+            "Loosen (do not remove) the four bolts on the hinges."
+        ],
+        96,
+    )
+    for flipped, unit in (
+        ("The warranty covers accidental damage or liquid damage.", 0),  # a negation dropped ("covers")
+        ("Sure. Phones bought outright are not unlocked at no cost.", 1),  # one added, filler around it
+    ):
+        assert knowledge.contradicted(flipped) == knowledge.units[unit], flipped
+    for consistent in (
+        "The warranty does not cover accidental damage.",  # same polarity
+        "Downgrades take effect at the next billing cycle.",  # the positive clause of a mixed sentence
+        "Phones bought outright cost nothing to unlock, and never need a code.",  # new words: the model's call
+        "It is not covered.",  # too short
+        "No, the warranty does not cover accidental damage or liquid damage.",  # "no" answers a question
+        "The warranty does not cover damage.",  # a part of the clause: the model's call
+        "Loosen the four bolts on the hinges.",  # the clause says more than the claim
+    ):
+        assert knowledge.contradicted(consistent) is None, consistent
+
+
 def test_summaries_perturb_one_sentence_and_validation_groups_their_sentences(tmp_path) -> None:
     import json
     from collections import defaultdict

@@ -122,6 +122,13 @@ _FILLER = frozenset(
 )  # fmt: skip
 _MIN_QUOTE_TOKENS = 5
 _MAX_FILLER = 3
+# Words a negation brings along ("does not cover" states "cover" negated): left out when a claim's words are
+# matched against a unit's regardless of polarity.
+_NEGATION_SUPPORT = frozenset(("do", "does", "did", "is", "are", "was", "were", "will", "be", "can", "could"))
+# "No," or "Yes." opening an answer: a reply to a question, not a negation of what follows.
+_ANSWER_PARTICLE = re.compile(r"^\s*(?:no|yes)\s*[,.!;:]\s*")
+# Clauses of a sentence, each with its own polarity ("X does not apply; Y applies", "A, but not B").
+_CLAUSE_BREAK = re.compile(r"\s*[;:]\s*|,?\s+(?:but|whereas|while|although|except)\s+", re.IGNORECASE)
 
 
 def _normalise(text: str) -> str:
@@ -188,6 +195,30 @@ class Knowledge:
             return None
         return self._joiner.join(self.units[i] for i in sorted(chosen))
 
+    def contradicted(self, claim: str) -> str | None:
+        """The sentence or turn ``claim`` restates with the opposite polarity, if any: one clause of the unit
+        (clauses end at ";", ":", "but", "whereas"...) and the claim have the same words -- plural and
+        third-person "s" aside, and but for negations, the auxiliaries they bring ("does not") and filler
+        words ("sure", "the"; at most three in the claim) -- and one of the two is negated an odd number of
+        times more than the other ("The warranty covers accidental damage." against "The warranty does not
+        cover accidental damage."). A leading "No," or "Yes." answers a question and is left out; claims under
+        five words are never contradicted."""
+        words = _TOKEN.findall(_ANSWER_PARTICLE.sub("", claim.lower()))
+        if len(words) < _MIN_QUOTE_TOKENS:
+            return None
+        stems = {_stem(w) for w in words if w not in _NEGATIONS and w not in _NEGATION_SUPPORT}
+        polarity = sum(w in _NEGATIONS for w in words) % 2
+        for unit in self.units:
+            for clause in _CLAUSE_BREAK.split(unit):
+                clause_words = _TOKEN.findall(_ANSWER_PARTICLE.sub("", clause.lower()))
+                if sum(w in _NEGATIONS for w in clause_words) % 2 == polarity:
+                    continue
+                known = {_stem(w) for w in clause_words if w not in _NEGATIONS and w not in _NEGATION_SUPPORT}
+                extra, missing = stems - known, known - stems
+                if len(extra) <= _MAX_FILLER and extra <= _FILLER and missing <= _FILLER:
+                    return unit
+        return None
+
     def quote(self, claim: str) -> str | None:
         """What ``claim`` quotes, if anything: the knowledge text holding it verbatim (up to case, spacing and
         surrounding punctuation), else the sentence or turn holding every word of it except at most three
@@ -211,3 +242,8 @@ class Knowledge:
             ):
                 return unit
         return None
+
+
+def _stem(word: str) -> str:
+    """``covers`` and ``cover`` alike (a trailing "s" of words over three letters dropped)."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word

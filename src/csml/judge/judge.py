@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,9 @@ class GroundednessJudge:
     A claim that quotes the knowledge -- verbatim up to case, spacing and surrounding punctuation, or every
     word of it found in one sentence or turn with the same negations, give or take conversational filler
     such as "yes, I think" (:meth:`csml.judge.evidence.Knowledge.quote`) -- is supported with score 1.0 without
-    asking the model.
+    asking the model; a claim that restates a sentence or turn with the opposite polarity -- its words and
+    most of the unit's, one negated and the other not (:meth:`csml.judge.evidence.Knowledge.contradicted`) --
+    is unsupported with score 0.0.
     Knowledge of any length and shape is cut into overlapping windows of whole sentences, or of whole speaker
     turns for transcripts, of up to ``window_words`` words, plus one window assembled from the sentences or
     turns closest to the claim when the evidence may be spread (:mod:`csml.judge.evidence`); a claim's score
@@ -159,39 +161,68 @@ class GroundednessJudge:
 
         An answer without claims, or without any knowledge, gets ``Verdict(None, None)``.
         """
+        knowledge = [Knowledge(texts, self.window_words) for texts in contexts]
+        split = []
+        for answer, known in zip(answers, knowledge, strict=True):
+            claims, non_claims = self._claims(answer)
+            split.append((claims if known else [], non_claims))
+        return self._verdicts(
+            split, [[k] * len(claims) for k, (claims, _) in zip(knowledge, split, strict=True)]
+        )
+
+    def judge_retrieving(
+        self, answers: Sequence[str], retrieve: Callable[[list[tuple[int, str]]], list[list[str]]]
+    ) -> list[Verdict]:
+        """Verdicts on many answers whose claims each get their own evidence: ``retrieve`` is called once with
+        every claim as ``(answer index, claim text)`` and returns each claim's knowledge texts (passages of a
+        knowledge base retrieved for it). An answer without claims gets ``Verdict(None, None)``."""
+        split = [self._claims(answer) for answer in answers]
+        asked = [(a, claim.text) for a, (claims, _) in enumerate(split) for claim in claims]
+        found = iter(retrieve(asked))
+        knowledge = [[Knowledge(next(found), self.window_words) for _ in claims] for claims, _ in split]
+        return self._verdicts(split, knowledge)
+
+    def _claims(self, answer: str) -> tuple[list[Claim], list[Claim]]:
+        """The claims of ``answer`` (cut to fit half a window) and its sentences with nothing to check."""
+        sentences = [(c, is_checkable(c.text)) for c in split_claims(answer)]
+        claims = [p for c, checkable in sentences if checkable for p in _fit(c, self.window_words // 2)]
+        return claims, [c for c, checkable in sentences if not checkable]
+
+    def _verdicts(
+        self, split: list[tuple[list[Claim], list[Claim]]], knowledge: list[list[Knowledge]]
+    ) -> list[Verdict]:
+        """Verdicts from each answer's (claims, non-claims) and each claim's knowledge."""
         jobs: list[tuple[int, int, Claim, str]] = []
-        claims_of: list[list[Claim]] = []
-        non_claims_of: list[list[Claim]] = []
         best: dict[tuple[int, int], tuple[float, str]] = {}
-        for a, (answer, texts) in enumerate(zip(answers, contexts, strict=True)):
-            knowledge = Knowledge(texts, self.window_words)
-            sentences = [(c, is_checkable(c.text)) for c in split_claims(answer)]
-            non_claims_of.append([c for c, checkable in sentences if not checkable])
-            claims = [p for c, checkable in sentences if checkable for p in _fit(c, self.window_words // 2)]
-            claims_of.append(claims if knowledge else [])
-            if not knowledge:
-                continue
-            for c, claim in enumerate(claims):
-                quoted = knowledge.quote(claim.text)
+        for a, ((claims, _), claim_knowledge) in enumerate(zip(split, knowledge, strict=True)):
+            for c, (claim, known) in enumerate(zip(claims, claim_knowledge, strict=True)):
+                quoted = known.quote(claim.text)
                 if quoted is not None:  # a quote of the knowledge is supported by definition
                     best[a, c] = (1.0, quoted)
                     continue
-                jobs += [(a, c, claim, window) for window in knowledge.candidates(claim.text)]
+                contradicted = known.contradicted(claim.text)
+                if contradicted is not None:  # the knowledge says the opposite
+                    best[a, c] = (0.0, contradicted)
+                    continue
+                candidates = known.candidates(claim.text)
+                if not candidates:
+                    best[a, c] = (0.0, "")
+                jobs += [(a, c, claim, window) for window in candidates]
         scores = self.score_pairs([j[2].text for j in jobs], [j[3] for j in jobs])
         for (a, c, _, window), score in zip(jobs, scores, strict=True):
             if (a, c) not in best or score > best[a, c][0]:
                 best[a, c] = (float(score), window)
         verdicts = []
-        for a, claims in enumerate(claims_of):
+        for a, (claims, non_claims) in enumerate(split):
             if not claims:
-                verdicts.append(Verdict(None, None, non_claims=non_claims_of[a]))
+                verdicts.append(Verdict(None, None, non_claims=non_claims))
                 continue
             claim_verdicts = [
                 ClaimVerdict(claim, best[a, c][0], best[a, c][0] >= self.threshold, best[a, c][1])
                 for c, claim in enumerate(claims)
             ]
             score = min(v.score for v in claim_verdicts)
-            verdicts.append(Verdict(score, score >= self.threshold, claim_verdicts, non_claims_of[a]))
+            verdicts.append(Verdict(score, score >= self.threshold, claim_verdicts, non_claims))
         return verdicts
 
 
