@@ -154,7 +154,10 @@ def test_groundedness_judge_scores_claims_and_reports_highlight_them(
         assert claims and not any(c["supported"] for c in claims)
         answer = row["reply"]["text"]
         assert all(answer[c["start"] : c["end"]].strip() for c in claims)
-        assert "claims supported by the judge (threshold 1.01)" in row["scores"]["groundedness"]["reason"]
+        assert (
+            "claims supported by the contexts (judge threshold 1.01)"
+            in row["scores"]["groundedness"]["reason"]
+        )
     assert "<mark" in paths["report"].read_text()
 
     with pytest.raises(SystemExit) as missing:

@@ -219,7 +219,7 @@ def test_consumers_report_unknown_names_in_their_own_terms(
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith(
-        "csml: unknown command 'trian'. Did you mean 'train'? Known: audit, calibrate-judge"
+        "csml: unknown command 'trian'. Did you mean 'train'? Known: audit, audit compare, audit init, calibrate-judge"
     )
     assert "usage: csml <command>" in err
     with pytest.raises(

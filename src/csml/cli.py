@@ -45,6 +45,22 @@ COMMANDS.register(
     Command("csml.audit.run:audit_command", "audit", "audit a deployed chatbot and write a scorecard"),
 )
 COMMANDS.register(
+    "audit init",
+    Command(
+        "csml.audit.init:audit_init_command",
+        "audit_init",
+        "write a starter audit suite from a knowledge base (templates, by seed)",
+    ),
+)
+COMMANDS.register(
+    "audit compare",
+    Command(
+        "csml.audit.compare:compare_command",
+        "audit_compare",
+        "compare two audits of one suite: paired tests, flipped verdicts, exit 1 on a gated regression",
+    ),
+)
+COMMANDS.register(
     "calibrate-judge",
     Command(
         "csml.judge.calibrate_command:calibrate_judge_command",
@@ -169,6 +185,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"csml {__version__}")
         return
     name, rest = argv[0], argv[1:]
+    if rest and f"{name} {rest[0]}" in COMMANDS:  # two-word commands: `csml audit init`
+        name, rest = f"{name} {rest[0]}", rest[1:]
     try:
         COMMANDS[name]
     except UnknownNameError as error:

@@ -54,8 +54,14 @@ def audit(cfg: DictConfig, adapter: Any = None) -> tuple[dict[str, Any], dict[st
     adapter = adapter or _build_target(cfg.target)
     output_dir = Path(cfg.paths.output_dir)
 
-    kb_texts = _kb_texts(cfg.get("knowledge_base"))
-    if not kb_texts:
+    kb_config = suite.knowledge_base or cfg.get("knowledge_base")
+    if suite.knowledge_base and cfg.get("knowledge_base"):
+        log.info(
+            "knowledge base: suite %s declares its own; the configured knowledge_base is not used", suite.name
+        )
+    kb_entries = _kb_entries(kb_config)
+    kb_texts = [f"{e.title}\n{e.answer}\n{e.passage}" for e in kb_entries]
+    if not kb_entries:
         log.warning(
             "no knowledge base for %s: facts of its answers are checked against returned and reference contexts "
             "and the question only; name what the bot answers from with knowledge_base=<name> (conf/knowledge_base/)",
@@ -67,8 +73,10 @@ def audit(cfg: DictConfig, adapter: Any = None) -> tuple[dict[str, Any], dict[st
         lambda: _groundedness_judge(cfg.get("groundedness_judge"), cfg.get("tracking"))
     )
     context = {
-        "abstain_patterns": suite.abstain_patterns,
+        # a hand-over is a way of declining: not an answer to ground or to compare with a reference
+        "abstain_patterns": suite.abstain_patterns + suite.escalate_patterns,
         "escalate_patterns": suite.escalate_patterns,
+        "kb_entries": kb_entries,
         "kb_texts": kb_texts,
         "judge": judge,
         "groundedness_judge": lambda: judge_and_threshold()[0],
@@ -104,6 +112,12 @@ def audit(cfg: DictConfig, adapter: Any = None) -> tuple[dict[str, Any], dict[st
             "seed": int(cfg.seed),
         },
         "target": adapter.identity(),
+        # what facts and claims were checked against: the suite's own knowledge base, or the configured one
+        "knowledge_base": (
+            {"declared_by": "suite" if suite.knowledge_base else "config", "entries": len(kb_entries)}
+            if kb_entries
+            else None
+        ),
         **summary,
         # the judge's threshold and where it came from, when a metric used the judge
         "groundedness_judge": judge_and_threshold()[1] if judge_and_threshold.cache_info().currsize else None,
@@ -147,12 +161,18 @@ def _build_target(target: DictConfig | None) -> Any:
         raise AuditConfigError(f"target: cannot build the {kind} adapter ({error})") from None
 
 
-def _kb_texts(kb: DictConfig | None) -> list[str]:
-    if not kb:  # none configured (foreign targets name none by default)
+def _kb_entries(kb: DictConfig | dict | None) -> list[Any]:
+    """The knowledge base's entries (none when not configured: foreign targets name none by default)."""
+    if not kb:
         return []
+    from hydra.errors import InstantiationException
     from hydra.utils import instantiate
+    from omegaconf.errors import MissingMandatoryValue
 
-    return [f"{e.title}\n{e.answer}\n{e.passage}" for e in instantiate(kb).load()]
+    try:
+        return instantiate(kb).load()
+    except (FileNotFoundError, ValueError, InstantiationException, MissingMandatoryValue) as error:
+        raise AuditConfigError(f"knowledge_base: {error}") from None
 
 
 def _groundedness_judge(spec: DictConfig | None, tracking: DictConfig | None) -> tuple[Any, dict[str, Any]]:

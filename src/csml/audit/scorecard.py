@@ -3,7 +3,8 @@
 Files in the audit's output folder (schema version :data:`SCHEMA_VERSION`):
 
 - ``scorecard.json``: ``schema_version``, ``passed``, ``suite`` (name, version, sha256, questions asked),
-  ``target`` (the adapter's identity), ``metrics`` (per metric: ``key`` = ``audit/<suite>/<metric>``,
+  ``target`` (the adapter's identity), ``knowledge_base`` (``declared_by`` ``suite`` or ``config``, and its
+  ``entries``; null without one), ``metrics`` (per metric: ``key`` = ``audit/<suite>/<metric>``,
   ``value``, ``ci95`` (95% percentile-bootstrap interval over the samples, 1,000 resamples, seed 0; null
   with fewer than two values), ``threshold``, ``direction``, ``gate_on`` (``value`` or ``interval``: the gate
   reads the interval's conservative bound), ``passed``, ``n`` samples scored), ``counts`` (samples, errors
@@ -13,7 +14,8 @@ Files in the audit's output folder (schema version :data:`SCHEMA_VERSION`):
   ``calibration`` -- with, for a calibration, its file's ``path``, ``n``, classes, balanced accuracy and
   interval, and whether it was made for the same model; else null), ``environment``
   (csml and Python versions, packages, git commit, time) and ``config`` (resolved, secrets redacted).
-- ``samples.jsonl``: per sample the question fields, the reply, and ``scores`` -> ``{value, reason}``.
+- ``samples.jsonl``: per sample the question fields, the reply, and ``scores`` -> ``{value, reason}`` (and
+  ``data`` where a metric keeps more: the judge's claims with their spans, scores, evidence and sources).
 - ``summary.md`` and ``report.html`` (self-contained: plots embedded as PNG).
 """
 
@@ -364,32 +366,16 @@ def worst_cases(
     return out
 
 
-def _answer_html(sample: ScoredSample, metric: str, limit: int = 300) -> str:
-    """The reply as HTML (cut at ``limit`` characters unless a judge flagged claims in it), claims the judge
-    found unsupported in ``<mark>`` with their support scores as tooltips."""
-    text = sample.reply.text
-    if not text:
-        return html.escape(str(sample.reply.error))
-    claims = (sample.scores[metric].get("data") or {}).get("claims") or []
-    flagged = sorted((c for c in claims if not c["supported"]), key=lambda c: c["start"])
-    if not flagged:
-        return html.escape(text[:limit])
-    out, last = [], 0
-    for claim in flagged:
-        out.append(html.escape(text[last : claim["start"]]))
-        out.append(
-            f"<mark title='support {claim['score']:.2f}'>{html.escape(text[claim['start'] : claim['end']])}</mark>"
-        )
-        last = claim["end"]
-    return "".join([*out, html.escape(text[last:])])
-
-
 def html_report(scorecard: dict[str, Any], scored: list[ScoredSample]) -> str:
-    """A self-contained HTML report: verdict, metric table, score distributions and worst cases."""
+    """A self-contained HTML report: verdict, metric table (a click filters the samples failing it), breakdowns,
+    score distributions and the sample explorer (:mod:`csml.audit.explorer`)."""
+    from csml.audit.explorer import samples_section
+
     e = html.escape
     suite = scorecard["suite"]
     rows = "".join(
-        f"<tr><td>{e(name)}</td><td>{_fmt(m['value'])}</td><td>{e(_interval(m))}</td><td>{e(_gate(m))}</td>"
+        f"<tr class='link' data-set-filter='failing' data-value='{e(name)}'><td>{e(name)}</td>"
+        f"<td>{_fmt(m['value'])}</td><td>{e(_interval(m))}</td><td>{e(_gate(m))}</td>"
         f"<td class='{_verdict(m['passed'])}'>{_verdict(m['passed'])}</td><td>{m['n']}</td></tr>"
         for name, m in scorecard["metrics"].items()
     )
@@ -400,7 +386,8 @@ def html_report(scorecard: dict[str, Any], scored: list[ScoredSample]) -> str:
         if not groups:
             continue
         body = "".join(
-            f"<tr><td>{e(g)}</td><td>{values.get('samples', '–')}</td>"
+            f"<tr class='link' data-set-filter='{field}' data-value='{e(g)}'><td>{e(g)}</td>"
+            f"<td>{values.get('samples', '–')}</td>"
             + "".join(f"<td>{_fmt(values.get(n))}</td>" for n in names)
             + "</tr>"
             for g, values in groups.items()
@@ -415,19 +402,15 @@ def html_report(scorecard: dict[str, Any], scored: list[ScoredSample]) -> str:
     plots = "".join(
         f"<figure><img alt='{e(n)}' src='{src}'></figure>" for n, src in _plots(scorecard, scored)
     )
-    worst = "".join(
-        f"<tr><td>{e(name)}</td><td>{_fmt(s.scores[name]['value'])}</td><td>{e(s.sample.id)}</td>"
-        f"<td>{e(s.sample.question)}</td><td>{_answer_html(s, name)}</td>"
-        f"<td>{e(s.scores[name]['reason'])}</td></tr>"
-        for name, s in worst_cases(scorecard, scored)
-    )
     verdict = "PASSED" if scorecard["passed"] else "FAILED"
     judge_line = judge_threshold_line(scorecard)
     judge_html = f"<p class='judge'>{e(judge_line)}</p>" if judge_line else ""
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>csml audit {e(suite["name"])}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px;vertical-align:top}}.pass{{color:#1e7e34}}
-.FAIL{{color:#c0392b;font-weight:bold}}figure{{display:inline-block;margin:0.5em}}</style></head><body>
+.FAIL{{color:#c0392b;font-weight:bold}}figure{{display:inline-block;margin:0.5em}}.link{{cursor:pointer}}
+.link:hover{{background:#eef3f8}}.bad{{color:#c0392b}}.filters label{{margin-right:1em}}mark{{background:#f9d6d5}}
+blockquote{{margin:0.3em 1em;color:#555}}</style></head><body>
 <h1>Audit {e(suite["name"])} v{suite["version"]}: <span class="{"pass" if scorecard["passed"] else "FAIL"}">{verdict}</span></h1>
 <p>Bot <code>{e(str(scorecard["target"].get("name")))}</code> · {scorecard["counts"]["samples"]} questions ·
 errors {scorecard["counts"]["errors"]} · git {e(scorecard["environment"]["git_commit"])} ·
@@ -435,7 +418,7 @@ errors {scorecard["counts"]["errors"]} · git {e(scorecard["environment"]["git_c
 <h2>Metrics</h2><table><tr><th>metric</th><th>value</th><th>95% interval</th><th>gate</th><th>result</th><th>samples</th></tr>{rows}</table>
 {breakdowns}
 <h2>Score distributions</h2>{plots or "<p>No spread to plot.</p>"}
-<h2>Worst cases</h2><table><tr><th>metric</th><th>value</th><th>id</th><th>question</th><th>answer</th><th>reason</th></tr>{worst}</table>
+{samples_section(scorecard, scored)}
 </body></html>
 """
 

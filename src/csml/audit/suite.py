@@ -10,6 +10,7 @@ their thresholds and directions, and the phrases that count as abstaining. Schem
     # questions: [questions.jsonl, {build: airline_complaints, params: {limit: 60}}]
     abstain_patterns: ["don't know", ...]   # phrases of declining, for every metric that asks
     escalate_patterns: ["connecting you to a human", ...]   # phrases of a hand-over (bots with no flag)
+    knowledge_base: {paths: [kb/*.md, faq.csv]}   # what the bot answers from, relative to the suite folder
     metrics:
       groundedness: {threshold: 0.9, direction: higher, params: {sentence_threshold: 0.55}}
       error_rate: {threshold: 0.02, gate_on: interval}   # the 95% interval's upper bound must be <= 0.02
@@ -70,6 +71,7 @@ class Suite:
     metrics: tuple[MetricSpec, ...]
     abstain_patterns: tuple[str, ...] = ()
     escalate_patterns: tuple[str, ...] = ()
+    knowledge_base: dict[str, Any] | None = None
 
     def samples(self, data_dirs: dict[str, Any] | None = None) -> list[AuditSample]:
         """Every question of the suite, sources in order; ids must be unique across sources.
@@ -196,6 +198,7 @@ def load_suite(name: str, suites_dir: str | Path, overrides: dict[str, Any] | No
     if not metrics:
         raise AuditConfigError(f"suite {name!r} declares no metrics")
     return Suite(
+        knowledge_base=suite_knowledge_base(name, folder, spec.get("knowledge_base")),
         name=str(spec.get("name", name)),
         version=int(spec.get("version", 1)),
         description=str(spec.get("description", "")),
@@ -205,6 +208,26 @@ def load_suite(name: str, suites_dir: str | Path, overrides: dict[str, Any] | No
         abstain_patterns=tuple(spec.get("abstain_patterns") or ()),
         escalate_patterns=tuple(spec.get("escalate_patterns") or ()),
     )
+
+
+def suite_knowledge_base(name: str, folder: Path, spec: Any) -> dict[str, Any] | None:
+    """A suite's own knowledge base as a config to instantiate: files read by
+    :class:`csml.knowledge.documents.DocumentFiles` relative to the suite folder, or any ``_target_``."""
+    if spec is None:
+        return None
+    if not isinstance(spec, dict) or not ("paths" in spec or "_target_" in spec):
+        raise AuditConfigError(
+            f"suite {name!r}, knowledge_base: expected {{paths: [files or patterns], ...}} or {{_target_: ..}}, "
+            f"found {spec!r}"
+        )
+    if "_target_" in spec:
+        return dict(spec)
+    return {
+        "_target_": "csml.knowledge.documents.DocumentFiles",
+        "name": name,
+        "base_dir": str(folder),
+        **spec,
+    }
 
 
 def select(samples: list[AuditSample], limit: int | None, seed: int) -> list[AuditSample]:

@@ -4,7 +4,8 @@ The reference bot answers from them, the audit checks the facts of replies again
 groundedness judge's training pairs are written from them, so they live below all three. A knowledge-base
 source is any object with ``load() -> list[KBEntry]``; configs build one with ``_target_``
 (``conf/knowledge_base/*.yaml``). Bundled: the ABCD policy manual (:class:`AbcdGuidelines`). Read from a
-path: question/answer files such as the bank FAQ (:class:`FaqFile`, CSV / TSV / JSONL).
+path: question/answer files such as the bank FAQ (:class:`FaqFile`, CSV / TSV / JSONL), and documents of any
+format auditors have (:class:`csml.knowledge.documents.DocumentFiles`: Markdown, text, HTML and tables).
 """
 
 from __future__ import annotations
@@ -72,7 +73,20 @@ class FaqFile:
             )
         text = self.path.read_text(encoding="utf-8")
         if self.path.suffix == ".jsonl":
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
+            rows = []
+            for line_number, line in enumerate(text.splitlines(), start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise ValueError(f"{self.path}, line {line_number}: not JSON ({error})") from None
+                if not isinstance(row, dict):
+                    raise ValueError(
+                        f"{self.path}, line {line_number}: expected a JSON object, found {row!r:.60}"
+                    )
+                rows.append(row)
+            return rows
         delimiter = "\t" if self.path.suffix == ".tsv" else ","
         return list(csv.DictReader(text.splitlines(), delimiter=delimiter))
 
@@ -81,13 +95,19 @@ class FaqFile:
         question_col, answer_col, category_col = self.columns
         rows = self._rows()
         wanted = [c for c in self.columns if c]
-        if rows and (missing := [c for c in wanted if c not in rows[0]]):
-            raise ValueError(f"{self.path}: missing column(s) {missing}; found {sorted(rows[0])}")
+        if not rows:
+            raise ValueError(f"{self.path}: no rows")
+        if missing := [c for c in wanted if c not in rows[0]]:
+            raise ValueError(
+                f"{self.path}: missing column(s) {missing}; found {sorted(rows[0])} (map them with "
+                "question_column / answer_column, or title_column / text_column)"
+            )
         entries, seen = [], set()
         for row_number, row in enumerate(rows, start=1):
-            question, answer = str(row[question_col]).strip(), str(row[answer_col]).strip()
+            question, answer = (str(row.get(c) or "").strip() for c in (question_col, answer_col))
             if not question or not answer:
-                raise ValueError(f"{self.path}, row {row_number}: empty question or answer")
+                empty = question_col if not question else answer_col
+                raise ValueError(f"{self.path}, row {row_number}: empty {empty!r} (expected text)")
             if (question, answer) in seen:
                 continue
             seen.add((question, answer))
@@ -98,7 +118,7 @@ class FaqFile:
                     keys=(question,),
                     answer=answer,
                     passage=answer,
-                    intent=str(row[category_col]).strip() if category_col else None,
+                    intent=str(row.get(category_col) or "").strip() or None if category_col else None,
                 )
             )
         return entries
