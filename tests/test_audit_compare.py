@@ -70,32 +70,39 @@ def test_audit_compare_command_on_real_audits(tmp_path: Path, smoke_judge: Path)
     from csml.cli import main
     from csml.devtools.faulty_bot import FaultyBot, create_app
 
-    def audit_of(rate: float, name: str) -> Path:
+    tracking = [
+        f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+        f"tracking.artifact_location={tmp_path}/artifacts",
+    ]
+
+    def audit_of(rate: float, name: str) -> tuple[Path, str]:
         with BackgroundServer(create_app(FaultyBot(corrupt_rate=rate, seed=0))) as server:
             cfg = compose(
                 "audit",
                 [f"paths.run_dir={tmp_path}/runs", f"paths.output_dir={tmp_path / name}", "target=openai_chat",
                  f"target.url={server.url}", "target.rate_limit_per_s=null", f"suite={SUITE}", "limit=40",
-                 "progress=false", "cache_dir=null", "~tracking", f"groundedness_judge.model_uri={smoke_judge}"],
+                 "progress=false", "cache_dir=null", *tracking, f"groundedness_judge.model_uri={smoke_judge}"],
             )  # fmt: skip
-            audit(cfg)
-        return tmp_path / name
+            scorecard, _ = audit(cfg)
+        return tmp_path / name, scorecard["mlflow_run_id"]
 
-    clean, corrupted = audit_of(0.0, "clean"), audit_of(1.0, "corrupted")
+    (clean, _), (corrupted, corrupted_run) = audit_of(0.0, "clean"), audit_of(1.0, "corrupted")
 
-    def compare_cli(a: Path, b: Path, name: str) -> int:
+    def compare_cli(a: Path | str, b: Path | str, name: str) -> int:
         try:
             main(["audit", "compare", f"a={a}", f"b={b}", f"paths.run_dir={tmp_path}/runs",
-                  f"hydra.run.dir={tmp_path / name}", "~tracking"])  # fmt: skip
+                  f"hydra.run.dir={tmp_path / name}", *tracking])  # fmt: skip
         except SystemExit as exit_:
             return int(exit_.code or 0)
         return 0
 
-    assert compare_cli(clean, corrupted, "worse") == 1
+    assert compare_cli(clean, f"runs:/{corrupted_run}", "worse") == 1  # a folder and an MLflow run
     result = json.loads((tmp_path / "worse" / "compare.json").read_text())
     fabricated = result["metrics"]["fabricated_entities"]
     assert fabricated["regression"] and fabricated["p_value"] < 0.05 and fabricated["delta"] > 0
     assert any(f["metric"] == "fabricated_entities" and f["flip"] == "broken" for f in result["flips"])
     assert "REGRESSION" in (tmp_path / "worse" / "compare.html").read_text()
     assert compare_cli(clean, clean, "same") == 0
+    assert compare_cli(corrupted, corrupted_run, "own-run") == 0  # the run's artifacts are the folder's audit
     assert compare_cli(clean, tmp_path / "nothing", "missing") == 2
+    assert compare_cli(clean, "0" * 32, "no-such-run") == 2
