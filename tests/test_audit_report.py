@@ -52,6 +52,7 @@ def test_failing_is_worse_than_the_gate_or_than_perfect() -> None:
     gate = {"direction": "higher", "threshold": 0.6}
     assert fails(0.5, gate, "answer_correctness") and not fails(0.7, gate, "answer_correctness")
     assert fails(0.5, gate, "groundedness")  # a share of claims: one unsupported claim fails
+    assert not fails(0.97, {"direction": "higher", "threshold": None}, "answer_correctness")  # no gate
     assert fails(1.0, {"direction": "lower", "threshold": 0.05}, "fabricated_entities")
     assert not fails(None, gate, "groundedness") and not fails(9000.0, gate, "latency_p95_ms")
 
