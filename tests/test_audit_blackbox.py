@@ -109,6 +109,55 @@ def test_audit_init_writes_an_editable_suite_deterministically(tmp_path: Path) -
     assert len(sources) == 20 and sources <= kb_ids
 
 
+def fake_llm_endpoint(seen: list[dict]) -> object:
+    """A FAKE OpenAI-compatible chat endpoint (a boundary stand-in for a real model server): it records each
+    request and answers with numbered questions, a duplicate and a line that is not a question."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def chat(request: Request) -> JSONResponse:
+        body = await request.json()
+        seen.append({"body": body, "authorization": request.headers.get("authorization")})
+        title = body["messages"][1]["content"].split("\n")[0]
+        text = f"1. What does {title} say?\n2) Is {title} free?\n- What does {title} say?\nHere you go!"
+        return JSONResponse({"choices": [{"message": {"role": "assistant", "content": text}}]})
+
+    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+
+
+def test_audit_init_adds_questions_a_model_wrote_behind_an_openai_endpoint(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from csml.audit.errors import AuditConfigError
+    from csml.audit.init import audit_init
+    from csml.bot.server import BackgroundServer
+
+    seen: list[dict] = []
+    monkeypatch.setenv("WRITER_KEY", "s3cret")
+    with BackgroundServer(fake_llm_endpoint(seen)) as server:
+        overrides = [f"paths.run_dir={tmp_path}/runs", "knowledge_base=files", f"knowledge_base.paths=[{KB_DIR}/*.md]",
+                     f"+generator.base_url={server.url}/v1", "+generator.model=writer-7b", "progress=false"]  # fmt: skip
+        paths = audit_init(
+            compose("audit_init", [*overrides, f"out={tmp_path}/a", "+generator.api_key_env=WRITER_KEY"])
+        )
+        with pytest.raises(
+            AuditConfigError, match=r"generator\.api_key_env: the environment variable NOPE is not set"
+        ):
+            audit_init(
+                compose("audit_init", [*overrides, f"out={tmp_path}/b", "+generator.api_key_env=NOPE"])
+            )
+    questions = [json.loads(line) for line in paths["questions"].read_text().splitlines()]
+    written = [q for q in questions if q["category"] == "answerable_model"]
+    assert len(written) == 2 * 20 and len(seen) == 20
+    assert written[0]["question"].startswith("What does ") and written[1]["question"].endswith(" free?")
+    assert all(q["source"] == f"csml audit init: written by writer-7b at {server.url}/v1" for q in written)
+    assert all(q["group"] == q["reference_source"] for q in written)
+    assert seen[0]["authorization"] == "Bearer s3cret" and seen[0]["body"]["temperature"] == 0
+    assert "s3cret" not in paths["suite"].read_text() + paths["questions"].read_text()
+
+
 def test_audit_of_a_bot_without_contexts_judges_claims_against_retrieved_kb_passages(
     tmp_path: Path, smoke_judge: Path
 ) -> None:

@@ -2,7 +2,10 @@
 
     csml audit init knowledge_base=files 'knowledge_base.paths=[policies/*.md]' out=audits/my_bot
 
-How questions are made -- templates only, deterministic by ``seed`` (no language model is asked):
+How questions are made -- templates, deterministic by ``seed``, and, when ``generator`` names an
+OpenAI-compatible chat endpoint, questions a model writes for each entry (:mod:`csml.audit.llm_questions`,
+category ``answerable_model``, in the entry's paraphrase group, the model named in ``source``; csml's local
+SmolLM2 is not offered as a writer yet):
 
 - **answerable**, per knowledge-base entry: ``phrasings`` questions about its topic (the last part of its
   title) from templates ("Can you tell me about {topic}?"), sharing a paraphrase ``group``, and one question
@@ -127,12 +130,31 @@ def fact_question(text: str) -> tuple[str, str] | None:
     return None
 
 
-def starter_questions(entries: Sequence[KBEntry], phrasings: int, seed: int) -> list[AuditSample]:
-    """The questions of a starter suite (see the module docstring), deterministic by ``seed``."""
+def starter_questions(
+    entries: Sequence[KBEntry],
+    phrasings: int,
+    seed: int,
+    written: dict[str, list[str]] | None = None,
+    writer: str = "",
+) -> list[AuditSample]:
+    """The questions of a starter suite (see the module docstring), deterministic by ``seed``; ``written``
+    adds questions a model wrote per entry id (:mod:`csml.audit.llm_questions`), credited to ``writer``."""
     rng = random.Random(seed)
     samples: list[AuditSample] = []
     for number, entry in enumerate(entries, start=1):
         subject = topic(entry)
+        for index, question in enumerate((written or {}).get(entry.id, []), start=1):
+            samples.append(
+                AuditSample(
+                    id=f"kb{number:03d}-model{index}",
+                    question=question,
+                    category="answerable_model",
+                    reference_answer=entry.answer,
+                    reference_source=entry.id,
+                    source=f"csml audit init: written by {writer}",
+                    group=entry.id,
+                )
+            )
         templates = rng.sample(TOPIC_TEMPLATES, min(phrasings, len(TOPIC_TEMPLATES)))
         for index, template in enumerate(templates, start=1):
             samples.append(
@@ -267,7 +289,15 @@ def audit_init(cfg: DictConfig) -> dict[str, Path]:
         raise AuditConfigError(f"knowledge_base: {error}") from None
     if not entries:
         raise AuditConfigError("knowledge_base: no entries")
-    samples = starter_questions(entries, int(cfg.phrasings), int(cfg.seed))
+    generator = OmegaConf.to_container(cfg.generator, resolve=True) if cfg.get("generator") else None
+    written, writer = None, ""
+    if generator is not None:
+        from csml.audit.llm_questions import model_questions
+
+        assert isinstance(generator, dict)
+        written = model_questions(entries, generator, int(cfg.seed), bool(cfg.get("progress", True)))
+        writer = f"{generator['model']} at {generator['base_url']}"
+    samples = starter_questions(entries, int(cfg.phrasings), int(cfg.seed), written, writer)
     out.mkdir(parents=True, exist_ok=True)
     suite = out / "suite.yaml"
     suite.write_text(suite_yaml(name, suite_kb, len(entries), len(samples)), encoding="utf-8")
