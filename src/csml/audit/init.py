@@ -142,29 +142,24 @@ def starter_questions(
     rng = random.Random(seed)
     samples: list[AuditSample] = []
     for number, entry in enumerate(entries, start=1):
-        subject = topic(entry)
-        for index, question in enumerate((written or {}).get(entry.id, []), start=1):
-            samples.append(
-                AuditSample(
-                    id=f"kb{number:03d}-model{index}",
-                    question=question,
-                    category="answerable_model",
-                    reference_answer=entry.answer,
-                    reference_source=entry.id,
-                    source=f"csml audit init: written by {writer}",
-                    group=entry.id,
-                )
-            )
         templates = rng.sample(TOPIC_TEMPLATES, min(phrasings, len(TOPIC_TEMPLATES)))
-        for index, template in enumerate(templates, start=1):
+        asked = [
+            (str(index), template.format(topic=topic(entry)), "answerable", "topic template")
+            for index, template in enumerate(templates, start=1)
+        ]
+        asked += [
+            (f"model{index}", question, "answerable_model", f"written by {writer}")
+            for index, question in enumerate((written or {}).get(entry.id, []), start=1)
+        ]
+        for suffix, question, category, how in asked:
             samples.append(
                 AuditSample(
-                    id=f"kb{number:03d}-{index}",
-                    question=template.format(topic=subject),
-                    category="answerable",
+                    id=f"kb{number:03d}-{suffix}",
+                    question=question,
+                    category=category,
                     reference_answer=entry.answer,
                     reference_source=entry.id,
-                    source="csml audit init: topic template",
+                    source=f"csml audit init: {how}",
                     group=entry.id,
                 )
             )
