@@ -179,6 +179,7 @@ def test_audit_of_a_bot_without_contexts_judges_claims_against_retrieved_kb_pass
     rows = [json.loads(line) for line in paths["samples"].read_text().splitlines()]
     assert len(rows) == 24 and scorecard["metrics"]["groundedness"]["value"] == 1.0
     assert scorecard["knowledge_base"] == {"declared_by": "suite", "entries": 20}
+    assert "Knowledge base: 20 entries, declared by the suite" in paths["summary"].read_text()
     from hydra.utils import instantiate
 
     from csml.audit.suite import load_suite

@@ -237,6 +237,14 @@ def timeout_hint(scorecard: dict[str, Any]) -> str | None:
     )
 
 
+def knowledge_base_line(scorecard: dict[str, Any]) -> str:
+    """What facts and claims were checked against, for the summary and the report."""
+    kb = scorecard.get("knowledge_base")
+    if not kb:
+        return "Knowledge base: none (facts checked against returned and reference contexts only)"
+    return f"Knowledge base: {kb['entries']} entries, declared by the {kb['declared_by']}"
+
+
 def markdown_summary(scorecard: dict[str, Any]) -> str:
     """A Markdown summary: verdict, bot, suite and the metric table."""
     suite, counts = scorecard["suite"], scorecard["counts"]
@@ -249,6 +257,7 @@ def markdown_summary(scorecard: dict[str, Any]) -> str:
         f"- git {scorecard['environment']['git_commit']}, csml {scorecard['environment']['csml_version']}, "
         f"{scorecard['environment']['time']}",
         *([f"- {line}"] if (line := judge_threshold_line(scorecard)) else []),
+        f"- {knowledge_base_line(scorecard)}",
         "",
         "| Metric | Value | 95% interval | Gate | Result | Samples |",
         "|---|---|---|---|---|---|",
@@ -414,7 +423,7 @@ blockquote{{margin:0.3em 1em;color:#555}}</style></head><body>
 <h1>Audit {e(suite["name"])} v{suite["version"]}: <span class="{"pass" if scorecard["passed"] else "FAIL"}">{verdict}</span></h1>
 <p>Bot <code>{e(str(scorecard["target"].get("name")))}</code> · {scorecard["counts"]["samples"]} questions ·
 errors {scorecard["counts"]["errors"]} · git {e(scorecard["environment"]["git_commit"])} ·
-{e(scorecard["environment"]["time"])}</p>{judge_html}
+{e(scorecard["environment"]["time"])}<br>{e(knowledge_base_line(scorecard))}</p>{judge_html}
 <h2>Metrics</h2><table><tr><th>metric</th><th>value</th><th>95% interval</th><th>gate</th><th>result</th><th>samples</th></tr>{rows}</table>
 {breakdowns}
 <h2>Score distributions</h2>{plots or "<p>No spread to plot.</p>"}
