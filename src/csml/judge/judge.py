@@ -59,9 +59,9 @@ class GroundednessJudge:
     A claim that quotes the knowledge -- verbatim up to case, spacing and surrounding punctuation, or every
     word of it found in one sentence or turn with the same negations, give or take conversational filler
     such as "yes, I think" (:meth:`csml.judge.evidence.Knowledge.quote`) -- is supported with score 1.0 without
-    asking the model; a claim that restates a sentence or turn with the opposite polarity -- its words and
-    most of the unit's, one negated and the other not (:meth:`csml.judge.evidence.Knowledge.contradicted`) --
-    is unsupported with score 0.0.
+    asking the model; a claim that restates a clause of a sentence or turn with the opposite polarity -- the
+    same words but for negations and filler, one negated and the other not
+    (:meth:`csml.judge.evidence.Knowledge.contradicted`) -- is unsupported with score 0.0.
     Knowledge of any length and shape is cut into overlapping windows of whole sentences, or of whole speaker
     turns for transcripts, of up to ``window_words`` words, plus one window assembled from the sentences or
     turns closest to the claim when the evidence may be spread (:mod:`csml.judge.evidence`); a claim's score

@@ -50,6 +50,12 @@ class Metric(ABC):
         self.direction = direction
         self.gate_on = gate_on
 
+    @classmethod
+    def averages_values(cls) -> bool:
+        """Whether the aggregate is the plain mean of the applicable per-sample values (not a percentile or
+        a macro-F1): bootstrap draws and paired tests then work on the values directly."""
+        return cls.aggregate is Metric.aggregate and cls.aggregate_results is Metric.aggregate_results
+
     def prepare(self, pairs: Sequence[tuple[AuditSample, BotReply]]) -> None:
         """Sees every (sample, reply) of the audit before scoring (metrics comparing samples use it)."""
         return None
@@ -89,11 +95,7 @@ class Metric(ABC):
             return None
         rng = np.random.default_rng(seed)
         draws = rng.integers(0, len(results), size=(resamples, len(results)))
-        plain_mean = (
-            type(self).aggregate is Metric.aggregate
-            and type(self).aggregate_results is Metric.aggregate_results
-        )
-        if plain_mean:  # the mean of the applicable values, for all draws at once
+        if self.averages_values():  # the mean of the applicable values, for all draws at once
             known = np.array([v is not None for v in values])
             filled = np.array([0.0 if v is None else float(v) for v in values])
             counts = known[draws].sum(axis=1)
