@@ -29,7 +29,7 @@ from csml.config import compose, project_root
 from csml.schemas import AuditSample, BotReply
 
 ROOT = project_root()
-SUITES = ("nlu_banking77", "nlu_clinc150", "escalation", "hallucination_abcd")
+SUITES = ("nlu_banking77", "nlu_clinc150", "escalation", "hallucination_abcd", "safety")
 needs_external = pytest.mark.skipif(
     not (external_data_dir() / "airline_tweets").is_dir()
     or not (external_data_dir() / "truthfulqa").is_dir(),
@@ -167,9 +167,13 @@ def test_shipped_suites_parse_and_rebuild_identically(tmp_path: Path) -> None:
         suite = load_suite(name, ROOT / "audits")
         for spec in suite.metrics:
             assert spec.name in METRICS, spec.name
-    for name, (file, build) in BUNDLED.items():
-        write_questions(build(ROOT / "data"), tmp_path / f"{name}.jsonl")
-        assert (tmp_path / f"{name}.jsonl").read_bytes() == (ROOT / "audits" / name / file).read_bytes(), name
+    for name, bundled in BUNDLED.items():
+        write_questions(bundled.build(ROOT / "data"), tmp_path / f"{name}.jsonl")
+        assert (tmp_path / f"{name}.jsonl").read_bytes() == (
+            ROOT / "audits" / name / bundled.file
+        ).read_bytes()
+        for companion in bundled.companions(tmp_path) if bundled.companions else []:
+            assert (tmp_path / companion).read_bytes() == (ROOT / "audits" / name / companion).read_bytes()
     rows = [
         json.loads(line) for line in (ROOT / "audits/nlu_clinc150/questions.jsonl").read_text().splitlines()
     ]

@@ -78,6 +78,7 @@ def audit(cfg: DictConfig, adapter: Any = None) -> tuple[dict[str, Any], dict[st
         "escalate_patterns": suite.escalate_patterns,
         "kb_entries": kb_entries,
         "kb_texts": kb_texts,
+        "suite_dir": str(suite.folder),
         "judge": judge,
         "groundedness_judge": lambda: judge_and_threshold()[0],
     }

@@ -9,7 +9,10 @@ Files in the audit's output folder (schema version :data:`SCHEMA_VERSION`):
   with fewer than two values), ``threshold``, ``direction``, ``gate_on`` (``value`` or ``interval``: the gate
   reads the interval's conservative bound), ``passed``, ``n`` samples scored), ``counts`` (samples, errors
   by kind, cached replies), ``by_category``, ``by_stage``, ``by_channel`` (per question category, journey
-  stage and channel: samples and each metric's value), ``groundedness_judge`` (when a metric used csml's
+  stage and channel: samples and each metric's value), ``failed_probes`` (samples whose ``metadata`` gives a
+  ``severity``, as safety probes do, that failed a metric: ``id``, ``probe``, ``severity``, ``owasp``, the
+  ``failed`` metrics and their ``reasons``; most severe first; empty for suites without probes),
+  ``groundedness_judge`` (when a metric used csml's
   judge: ``model_uri``, ``int8``, ``threshold`` and ``threshold_origin`` -- ``model card``, ``config`` or
   ``calibration`` -- with, for a calibration, its file's ``path``, ``n``, classes, balanced accuracy and
   interval, and whether it was made for the same model; else null), ``environment``
@@ -32,6 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from csml.audit.explorer import fails
 from csml.audit.metrics import Metric
 from csml.audit.suite import Suite
 from csml.schemas import AuditSample, BotReply, MetricResult
@@ -119,7 +123,65 @@ def aggregate(suite: Suite, metrics: list[Metric], scored: list[ScoredSample]) -
         "first_attempt_errors": sum(bool(s.reply.error) or s.reply.attempts > 1 for s in scored),
         "cached": sum(s.cached for s in scored),
     }
-    return {"metrics": out, **breakdowns, "counts": counts}
+    return {"metrics": out, **breakdowns, "counts": counts, "failed_probes": failed_probes(out, scored)}
+
+
+SEVERITIES = ("critical", "high", "medium", "low")
+"""Probe severities, most severe first (the order failed probes are listed in)."""
+_NOT_PROBE_FAILURES = ("error_rate", "timeout_rate")  # no answer is not a safety failure
+
+
+def failed_probes(metrics: dict[str, Any], scored: list[ScoredSample]) -> list[dict[str, Any]]:
+    """The probes (samples whose ``metadata`` gives a ``severity``) that failed a metric, most severe first,
+    in suite order within a severity."""
+    out = []
+    for s in scored:
+        meta = s.sample.metadata or {}
+        if "severity" not in meta:
+            continue
+        failed = [
+            name
+            for name, entry in metrics.items()
+            if name not in _NOT_PROBE_FAILURES and fails(s.scores[name]["value"], entry, name)
+        ]
+        if failed:
+            out.append(
+                {
+                    "id": s.sample.id,
+                    "probe": meta.get("probe", s.sample.category),
+                    "severity": meta["severity"],
+                    "owasp": meta.get("owasp"),
+                    "failed": failed,
+                    "reasons": {name: s.scores[name]["reason"] for name in failed},
+                }
+            )
+    rank = {severity: index for index, severity in enumerate(SEVERITIES)}
+    return sorted(out, key=lambda probe: rank.get(probe["severity"], len(SEVERITIES)))
+
+
+def markdown_failed_probes(scorecard: dict[str, Any], limit: int = 20) -> list[str]:
+    """Lines of the summary's failed-probe table (none when no probe failed)."""
+    probes = scorecard.get("failed_probes") or []
+    if not probes:
+        return []
+    counts = Counter(p["severity"] for p in probes)
+    by_severity = ", ".join(
+        f"{counts[s]} {s}" for s in [*SEVERITIES, *sorted(set(counts) - set(SEVERITIES))] if counts[s]
+    )
+    lines = [
+        f"## Failed probes: {len(probes)} ({by_severity})",
+        "",
+        "| Severity | Probe | Sample | Failed | Why |",
+        "|---|---|---|---|---|",
+    ]
+    for probe in probes[:limit]:
+        why = "; ".join(probe["reasons"].values()).replace("|", "/").replace("\n", " ")[:200]
+        lines.append(
+            f"| {probe['severity']} | {probe['probe']} | `{probe['id']}` | {', '.join(probe['failed'])} | {why} |"
+        )
+    if len(probes) > limit:
+        lines.append(f"\n... and {len(probes) - limit} more (scorecard.json `failed_probes`)")
+    return [*lines, ""]
 
 
 def assert_passed(scorecard: dict[str, Any]) -> None:
@@ -259,6 +321,7 @@ def markdown_summary(scorecard: dict[str, Any]) -> str:
         *([f"- {line}"] if (line := judge_threshold_line(scorecard)) else []),
         f"- {knowledge_base_line(scorecard)}",
         "",
+        *markdown_failed_probes(scorecard),
         "| Metric | Value | 95% interval | Gate | Result | Samples |",
         "|---|---|---|---|---|---|",
     ]
@@ -412,6 +475,19 @@ def html_report(scorecard: dict[str, Any], scored: list[ScoredSample]) -> str:
         f"<figure><img alt='{e(n)}' src='{src}'></figure>" for n, src in _plots(scorecard, scored)
     )
     verdict = "PASSED" if scorecard["passed"] else "FAILED"
+    probes = scorecard.get("failed_probes") or []
+    probes_html = (
+        f"<h2>Failed probes ({len(probes)}, most severe first)</h2><table><tr><th>severity</th><th>probe</th>"
+        "<th>sample</th><th>failed</th><th>why</th></tr>"
+        + "".join(
+            f"<tr><td class='bad'>{e(p['severity'])}</td><td>{e(p['probe'])}</td><td><code>{e(p['id'])}</code></td>"
+            f"<td>{e(', '.join(p['failed']))}</td><td>{e('; '.join(p['reasons'].values()))}</td></tr>"
+            for p in probes
+        )
+        + "</table>"
+        if probes
+        else ""
+    )
     judge_line = judge_threshold_line(scorecard)
     judge_html = f"<p class='judge'>{e(judge_line)}</p>" if judge_line else ""
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>csml audit {e(suite["name"])}</title>
@@ -424,7 +500,7 @@ blockquote{{margin:0.3em 1em;color:#555}}</style></head><body>
 <p>Bot <code>{e(str(scorecard["target"].get("name")))}</code> · {scorecard["counts"]["samples"]} questions ·
 errors {scorecard["counts"]["errors"]} · git {e(scorecard["environment"]["git_commit"])} ·
 {e(scorecard["environment"]["time"])}<br>{e(knowledge_base_line(scorecard))}</p>{judge_html}
-<h2>Metrics</h2><table><tr><th>metric</th><th>value</th><th>95% interval</th><th>gate</th><th>result</th><th>samples</th></tr>{rows}</table>
+{probes_html}<h2>Metrics</h2><table><tr><th>metric</th><th>value</th><th>95% interval</th><th>gate</th><th>result</th><th>samples</th></tr>{rows}</table>
 {breakdowns}
 <h2>Score distributions</h2>{plots or "<p>No spread to plot.</p>"}
 {samples_section(scorecard, scored)}

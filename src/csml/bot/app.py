@@ -142,8 +142,9 @@ def _routes(service: BotService) -> APIRouter:
     router = APIRouter(prefix="/v1", responses=ERRORS)
 
     @router.post("/chat/completions", response_model=ChatCompletion)
-    async def chat_completions(body: ChatCompletionRequest) -> Response:
-        """Answers the last user message; the ``csml`` field holds contexts, intent and escalation."""
+    async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
+        """Answers the last user message; the ``csml`` field holds contexts, intent and escalation. The
+        header ``bot.safety.customer_header`` names the signed-in customer."""
         if body.stream:
             raise BadRequest("stream=true is not supported by this bot", "stream")
         if len(body.messages) > settings.limits.max_messages:
@@ -169,7 +170,11 @@ def _routes(service: BotService) -> APIRouter:
                 csml=details,
             )
 
-        return await service.respond(question, request_id, "chat.completions", render)
+        customer_id = request.headers.get(settings.safety.customer_header)
+        earlier = tuple(questions[:-1])
+        return await service.respond(
+            question, request_id, "chat.completions", render, customer_id=customer_id, earlier=earlier
+        )
 
     @router.post("/conversations", status_code=201, response_model=ConversationOut)
     async def create_conversation(body: ConversationCreate | None = None) -> ConversationOut:
@@ -209,7 +214,16 @@ def _routes(service: BotService) -> APIRouter:
             store.add_exchange(conversation, text, reply)
             return reply
 
-        return await service.respond(text, request_id, "conversations.messages", render, conversation.id)
+        earlier = tuple(turn.text for turn in conversation.turns if turn.role == "customer")
+        return await service.respond(
+            text,
+            request_id,
+            "conversations.messages",
+            render,
+            conversation.id,
+            customer_id=conversation.customer_id,
+            earlier=earlier,
+        )
 
     @router.post("/conversations/{conversation_id}/escalate", response_model=ConversationOut)
     async def escalate(conversation_id: str, body: EscalateIn | None = None) -> ConversationOut:

@@ -23,6 +23,7 @@ from csml.bot.faults import FaultPlan
 from csml.bot.generation import Generation
 from csml.bot.retrieval import Hit, MicroBatcher, Retriever
 from csml.bot.routing import Prediction, RegistryClassifier, escalation_reason, load_classifiers
+from csml.bot.safety import CustomerStore, Safeguards, overpromise
 from csml.bot.schemas import BotExtension, EntityOut, SourceOut
 from csml.bot.settings import BotSettings
 from csml.models.encoder import load_encoder
@@ -61,6 +62,15 @@ class Bot:
         intent, sentiment = load_classifiers(settings.routing, settings.tracking_uri, settings.registry_uri)
         self.intent = self._batched(intent)
         self.sentiment = self._batched(sentiment)
+        self.safeguards = Safeguards(
+            settings.safety.system_prompt,
+            CustomerStore.from_file(settings.safety.customers_path),
+            {
+                "decline_injection": settings.messages.decline_injection,
+                "other_customer": settings.messages.other_customer,
+                "sign_in": settings.messages.sign_in,
+            },
+        )
         self.generator = settings.generator
         self._generation: ThreadPoolExecutor | None = None
         if self.generator is not None:
@@ -85,9 +95,24 @@ class Bot:
     async def _classify(batcher: MicroBatcher | None, text: str) -> Prediction | None:
         return await batcher(text) if batcher else None
 
-    async def reply(self, text: str, plan: FaultPlan, request_id: str) -> Answer:
+    async def reply(
+        self,
+        text: str,
+        plan: FaultPlan,
+        request_id: str,
+        customer_id: str | None = None,
+        earlier: tuple[str, ...] = (),
+    ) -> Answer:
         """Answers ``text``, applying the content faults of ``plan`` (fabrication, answering the
-        unanswerable)."""
+        unanswerable, the safety faults of :mod:`csml.bot.safety`).
+
+        Args:
+            text: The customer's message.
+            plan: This request's faults.
+            request_id: Returned in the reply's details.
+            customer_id: The signed-in customer, if any.
+            earlier: The customer's earlier messages of the conversation, oldest first.
+        """
         s = self.settings
         query, intent, sentiment = await asyncio.gather(
             self.embed(text), self._classify(self.intent, text), self._classify(self.sentiment, text)
@@ -116,6 +141,20 @@ class Bot:
             )
             return Answer(s.messages.escalate, None, ext)
 
+        guarded = self.safeguards.answer(text, earlier, customer_id, plan.follow_injection, plan.leak_record)
+        if guarded is not None:
+            details.update(corrupted=bool(guarded.corruptions), corruptions=guarded.corruptions)
+            ext = BotExtension(
+                contexts=[],
+                sources=[],
+                confidence=1.0,
+                abstained=False,
+                escalated=False,
+                suggested_actions=["talk_to_agent"],
+                **details,
+            )
+            return Answer(guarded.text, guarded.clean_text, ext)
+
         hits = self.retriever.search(query, s.retrieval.top_k)
         best = hits[0]
         answerable = best.score >= s.retrieval.abstain_threshold
@@ -138,6 +177,10 @@ class Bot:
         if grounded and plan.fabricate:
             reply_text, edits = fabricate(grounded, plan.rng(), s.faults.fabricate_kinds)
             corruptions.extend(dataclasses.asdict(edit) for edit in edits)
+        if plan.overpromise:
+            promise = overpromise(plan.rng())
+            reply_text = f"{reply_text} {promise}"
+            corruptions.append({"kind": "overpromised", "promise": promise})
         if grounded and intent is None and best.entry.intent:
             details.update(intent=best.entry.intent, intent_confidence=best.score, intent_source="kb")
         details.update(corrupted=bool(corruptions), corruptions=corruptions)

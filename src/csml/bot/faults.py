@@ -1,7 +1,8 @@
 """Seeded fault injection for the reference bot, and the reply log that records every corruption.
 
 Per request the injector draws a :class:`FaultPlan` (the same five random draws whatever the rates, so a
-seed gives the same plan sequence under any configuration). The app applies latency, HTTP 500 and
+seed gives the same plan sequence under any configuration; the safety faults draw three more from a
+second generator, so adding them left the earlier plans of a seed unchanged). The app applies latency, HTTP 500 and
 malformed bodies; the bot applies fabricated facts and answers to unanswerable questions. Every reply,
 corrupted or not, is written to the JSONL reply log with its request id (also sent as the
 ``X-Request-ID`` header), so an audit can join its own records to the bot's and score its detection.
@@ -29,6 +30,9 @@ class FaultPlan:
         malformed: Send a truncated, invalid JSON body.
         fabricate: Change one fact of the answer.
         answer_unanswerable: Answer even below the abstain threshold.
+        follow_injection: Obey an instruction injected into the conversation.
+        leak_record: Read another customer's record out when asked for it.
+        overpromise: End the answer with a promise no policy allows.
         seed: Seed of the request's own generator (which fact is fabricated, and how).
     """
 
@@ -37,6 +41,9 @@ class FaultPlan:
     malformed: bool = False
     fabricate: bool = False
     answer_unanswerable: bool = False
+    follow_injection: bool = False
+    leak_record: bool = False
+    overpromise: bool = False
     seed: int = 0
 
     def rng(self) -> random.Random:
@@ -50,16 +57,21 @@ class FaultInjector:
     def __init__(self, settings: FaultSettings) -> None:
         self.settings = settings
         self._rng = random.Random(settings.seed)
+        self._safety_rng = random.Random(f"{settings.seed}-safety")
 
     def draw(self) -> FaultPlan:
         """The next request's plan."""
         s, draws = self.settings, [self._rng.random() for _ in range(5)]
+        safety = [self._safety_rng.random() for _ in range(3)]
         return FaultPlan(
             latency_ms=s.latency_ms + draws[0] * s.latency_jitter_ms,
             error=draws[1] < s.error_rate,
             malformed=draws[2] < s.malformed_rate,
             fabricate=draws[3] < s.fabricate_rate,
             answer_unanswerable=draws[4] < s.answer_unanswerable_rate,
+            follow_injection=safety[0] < s.follow_injection_rate,
+            leak_record=safety[1] < s.leak_record_rate,
+            overpromise=safety[2] < s.overpromise_rate,
             seed=self._rng.getrandbits(64),
         )
 

@@ -57,7 +57,14 @@ class BotService:
         self.ids = RequestIds()
 
     async def respond(
-        self, text: str, request_id: str, endpoint: str, render: Render, conversation_id: str | None = None
+        self,
+        text: str,
+        request_id: str,
+        endpoint: str,
+        render: Render,
+        conversation_id: str | None = None,
+        customer_id: str | None = None,
+        earlier: tuple[str, ...] = (),
     ) -> Response:
         """Answers ``text`` under this request's fault plan and logs the reply.
 
@@ -67,6 +74,8 @@ class BotService:
             endpoint: Logged, to tell chat completions from conversation messages.
             render: Builds the response body.
             conversation_id: Logged for conversation messages.
+            customer_id: The signed-in customer, if any (logged).
+            earlier: The customer's earlier messages of the conversation, oldest first.
         """
         plan = self.injector.draw()
         if plan.latency_ms > 0:
@@ -76,13 +85,14 @@ class BotService:
             "request_id": request_id,
             "endpoint": endpoint,
             "conversation_id": conversation_id,
+            "customer_id": customer_id,
             "question": text,
             "latency_injected_ms": round(plan.latency_ms, 3),
         }
         if plan.error:
             self.log.write({**record, "fault": "error", "corrupted": False, "corruptions": []})
             return error_response(500, "internal server error", "server_error", headers=headers)
-        reply = await self.bot.reply(text, plan, request_id)
+        reply = await self.bot.reply(text, plan, request_id, customer_id, earlier)
         details = reply.details
         if not self.settings.faults.report_in_response:
             details = details.model_copy(update={"corrupted": None, "corruptions": None})

@@ -47,11 +47,40 @@ class RoutingSettings:
 
 @dataclass(frozen=True)
 class Messages:
-    """What the bot says when it abstains, escalates, or a human already owns the conversation."""
+    """What the bot says when it abstains, escalates, or a human already owns the conversation; when it
+    declines an injected instruction, refuses another customer's data, or needs the customer to sign in
+    (:mod:`csml.bot.safety`)."""
 
     abstain: str
     escalate: str
     handoff: str
+    decline_injection: str
+    other_customer: str
+    sign_in: str
+
+
+@dataclass(frozen=True)
+class SafetySettings:
+    """The bot's instructions and customer data, which safety audits probe (:mod:`csml.bot.safety`).
+
+    Attributes:
+        system_prompt: The bot's instructions, holding the canary; never said unless the
+            ``follow_injection`` fault is on.
+        canary: A string planted in the system prompt: any reply holding it leaked the prompt.
+        customers_path: JSONL of customer records (:mod:`csml.customer_records`) the bot may read out to
+            the signed-in customer only; null = no customer data.
+        customer_header: Request header naming the signed-in customer on chat completions (conversations
+            take it from their ``customer_id``).
+    """
+
+    system_prompt: str
+    canary: str
+    customers_path: str | None
+    customer_header: str
+
+    def __post_init__(self) -> None:
+        if self.canary not in self.system_prompt:
+            raise ValueError("bot.safety.system_prompt must hold bot.safety.canary (use ${.canary})")
 
 
 @dataclass(frozen=True)
@@ -68,6 +97,11 @@ class FaultSettings:
         fabricate_kinds: Kinds of fact that may be fabricated.
         answer_unanswerable_rate: Share of below-threshold questions answered with the best passage
             anyway, instead of abstaining.
+        follow_injection_rate: Share of injected instructions the bot obeys (says the demanded text or
+            recites its system prompt).
+        leak_record_rate: Share of requests for another customer's data answered with their record.
+        overpromise_rate: Share of knowledge-base answers and abstentions that end with a promise of a
+            refund, credit, discount or exception no policy allows.
         report_in_response: Whether replies disclose their corruption in the ``csml`` extension field;
             it is always written to the reply log.
     """
@@ -80,10 +114,23 @@ class FaultSettings:
     fabricate_rate: float
     fabricate_kinds: tuple[str, ...]
     answer_unanswerable_rate: float
+    follow_injection_rate: float
+    leak_record_rate: float
+    overpromise_rate: float
     report_in_response: bool
 
+    RATES = (
+        "error_rate",
+        "malformed_rate",
+        "fabricate_rate",
+        "answer_unanswerable_rate",
+        "follow_injection_rate",
+        "leak_record_rate",
+        "overpromise_rate",
+    )
+
     def __post_init__(self) -> None:
-        for name in ("error_rate", "malformed_rate", "fabricate_rate", "answer_unanswerable_rate"):
+        for name in self.RATES:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"bot.faults.{name} must be in [0, 1], got {getattr(self, name)}")
         if self.latency_ms < 0 or self.latency_jitter_ms < 0:
@@ -117,6 +164,7 @@ class BotSettings:
         retrieval: See :class:`RetrievalSettings`.
         routing: See :class:`RoutingSettings`.
         messages: See :class:`Messages`.
+        safety: See :class:`SafetySettings`.
         faults: See :class:`FaultSettings`.
         limits: See :class:`Limits`.
         auth_token_env: Name of the environment variable holding the bearer token; when it is set,
@@ -132,6 +180,7 @@ class BotSettings:
     generator: Any
     routing: RoutingSettings
     messages: Messages
+    safety: SafetySettings
     faults: FaultSettings
     limits: Limits
     auth_token_env: str | None
@@ -150,6 +199,7 @@ class BotSettings:
             "retrieval": RetrievalSettings,
             "routing": RoutingSettings,
             "messages": Messages,
+            "safety": SafetySettings,
             "faults": FaultSettings,
             "limits": Limits,
         }

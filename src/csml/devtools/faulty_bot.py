@@ -13,9 +13,11 @@ for csml) and returns **no contexts**, no intent and no flags -- only text, phra
   pleasantry.
 
 A share ``corrupt_rate`` of the answers is corrupted, chosen per question by ``seed``: a number changed, a name
-swapped, a negation inserted or removed, or an invented detail added. Every reply is appended to the truth
-log (``truth_log``, JSONL: id, question, section, clean and served answer, fault or null), which is how
-audit detection is graded.
+swapped, a negation inserted or removed, or an invented detail added. A share ``unsafe_rate`` of safety
+matters gets misbehaviour (:mod:`csml.devtools.unsafe_replies`): an injected instruction obeyed, another
+customer's record leaked, money promised that no policy gives. Every reply is appended to the truth log
+(``truth_log``, JSONL: id, question, section, clean and served answer, fault or null), which is how audit
+detection is graded.
 
     .venv/bin/python -m csml.devtools.faulty_bot --port 8100 --corrupt-rate 0.3 --truth-log truth.jsonl
 """
@@ -33,6 +35,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from csml.devtools.unsafe_replies import CUSTOMERS, REFUSE_OTHER, UnsafeReplies
 
 KB_DIR = Path(__file__).resolve().parents[3] / "audits" / "kestrel_support" / "kb"
 HANDOVER = "I'll connect you with a member of our support team now."
@@ -160,6 +164,9 @@ class FaultyBot:
         seed: Which answers are corrupted, and how.
         truth_log: JSONL file every reply is appended to (None: not logged).
         min_overlap: Fewest question words a section must share to be answered from.
+        unsafe_rate: Share of safety matters it misbehaves on, chosen per question by ``seed``.
+        customers: Customer records it holds (JSONL of :mod:`csml.customer_records`; None: none).
+        canary: A string in its "system prompt", recited with it (None: none planted).
     """
 
     def __init__(
@@ -169,6 +176,9 @@ class FaultyBot:
         seed: int = 0,
         truth_log: Path | None = None,
         min_overlap: int = 2,
+        unsafe_rate: float = 0.0,
+        customers: Path | None = CUSTOMERS,
+        canary: str | None = None,
     ) -> None:
         self.sections = load_sections(Path(kb_dir))
         self.keys = [_words(s.title) | _words(" ".join(s.sentences)) for s in self.sections]
@@ -177,10 +187,29 @@ class FaultyBot:
         self.seed = seed
         self.truth_log = Path(truth_log) if truth_log else None
         self.min_overlap = min_overlap
+        self.unsafe_rate = unsafe_rate
+        self.unsafe = UnsafeReplies(customers, canary)
         self._lock = threading.Lock()
 
     def answer(self, question: str) -> dict[str, Any]:
-        """The reply to ``question`` and its truth record."""
+        """The reply to ``question`` and its truth record: a hand-over, a safety matter, or the policy answer
+        (an overpromise added to it under the ``unsafe_rate`` draw)."""
+        record = self._policy_answer(question)
+        if record["kind"] == "handover":
+            return record
+        urng = random.Random(hashlib.sha256(f"{self.seed}|unsafe|{question}".encode()).hexdigest())
+        misbehave = urng.random() < self.unsafe_rate
+        served, fault = self.unsafe.reply(question, urng, misbehave)
+        if served is not None or self.unsafe.named(question) is not None:
+            clean = REFUSE_OTHER if self.unsafe.named(question) else record["clean"]
+            return {**record, "kind": "safety", "clean": clean, "served": served, "fault": fault}
+        if misbehave and record["fault"] is None and self.unsafe.wants_money(question):
+            served = f"{record['served']} {self.unsafe.overpromise(urng)}"
+            return {**record, "served": served, "fault": "overpromised"}
+        return record
+
+    def _policy_answer(self, question: str) -> dict[str, Any]:
+        """The hand-over, decline or policy answer to ``question`` (corrupted under ``corrupt_rate``)."""
         rng = random.Random(hashlib.sha256(f"{self.seed}|{question}".encode()).hexdigest())
         record: dict[str, Any] = {"id": f"chatcmpl-{uuid.uuid4().hex[:16]}", "question": question}
         if _ASKS_FOR_PERSON.search(question):
@@ -300,10 +329,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--truth-log", type=Path, default=None)
+    parser.add_argument("--unsafe-rate", type=float, default=0.0)
+    parser.add_argument("--canary", default=None)
     args = parser.parse_args()
     import uvicorn
 
-    bot = FaultyBot(args.kb, args.corrupt_rate, args.seed, args.truth_log)
+    bot = FaultyBot(
+        args.kb,
+        args.corrupt_rate,
+        args.seed,
+        args.truth_log,
+        unsafe_rate=args.unsafe_rate,
+        canary=args.canary,
+    )
     uvicorn.run(
         create_app(bot, args.latency_ms / 1000), host="127.0.0.1", port=args.port, log_level="warning"
     )

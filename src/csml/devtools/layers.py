@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundations", ("csml", "config", "records", "registry")),
     # Datasets, knowledge bases, metric functions, networks (encoders, OOS scorers), the types of a
     # conversation with a bot: each knows only the foundations.
-    ("building blocks", ("data", "knowledge", "metrics", "models", "schemas")),
+    ("building blocks", ("customer_records", "data", "knowledge", "metrics", "models", "schemas")),
     # Evaluating a classifier's predictions (metrics, thresholds, decision rules).
     ("evaluation", ("evaluation",)),
     # Scoring a saved classifier the one way eval, promote and the pyfunc share.

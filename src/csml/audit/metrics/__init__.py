@@ -5,6 +5,7 @@
   ``false_abstention``, ``paraphrase_consistency``
 - :mod:`.nlu`: ``intent_accuracy``, ``intent_macro_f1``, ``oos_recall``, ``oos_precision``
 - :mod:`.escalation`: ``escalation_recall``, ``false_escalation_rate``
+- :mod:`.safety`: ``prompt_injection``, ``personal_data_leak``, ``policy_overreach``
 - :mod:`.operational`: ``latency_p50_ms``, ``latency_p95_ms``, ``error_rate``, ``timeout_rate``
 - :mod:`.ragas_metrics`: ``ragas_context_precision``, ``ragas_context_recall``, ``ragas_string_similarity``,
   ``ragas_rouge`` (offline); ``ragas_faithfulness``, ``ragas_response_relevancy``,
@@ -41,6 +42,7 @@ from csml.audit.metrics.ragas_metrics import (
     RagasRouge,
     RagasStringSimilarity,
 )
+from csml.audit.metrics.safety import PersonalDataLeak, PolicyOverreach, PromptInjection
 
 __all__ = [
     "METRICS",
@@ -60,6 +62,9 @@ __all__ = [
     "OosPrecision",
     "OosRecall",
     "ParaphraseConsistency",
+    "PersonalDataLeak",
+    "PolicyOverreach",
+    "PromptInjection",
     "RagasAnswerCorrectness",
     "RagasContextPrecision",
     "RagasContextRecall",

@@ -24,6 +24,7 @@ from csml.audit.errors import AuditConfigError
 from csml.audit.questions.abcd import build_abcd_paraphrases, build_abcd_questions
 from csml.audit.questions.escalation import build_airline_complaints, build_escalation_questions
 from csml.audit.questions.nlu import build_banking77, build_clinc150
+from csml.audit.questions.safety import build_safety_probes, write_safety_customers
 from csml.audit.questions.truthfulqa import build_truthfulqa
 from csml.registry import Registry, UnknownNameError
 from csml.schemas import AuditSample
@@ -35,10 +36,12 @@ BUILDERS.register("truthfulqa", build_truthfulqa)
 
 
 class BundledQuestions(NamedTuple):
-    """A shipped question file: its name in the suite's folder and its builder from the data folder."""
+    """A shipped question file: its name in the suite's folder, its builder from the data folder, and what
+    writes the suite's other generated files into its folder (returning their names), if any."""
 
     file: str
     build: Callable[[Path], list[AuditSample]]
+    companions: Callable[[Path], list[str]] | None = None
 
 
 BUNDLED: Registry[BundledQuestions] = Registry(
@@ -55,6 +58,9 @@ BUNDLED.register(
 BUNDLED.register("nlu_banking77", BundledQuestions("questions.jsonl", build_banking77))
 BUNDLED.register("nlu_clinc150", BundledQuestions("questions.jsonl", build_clinc150))
 BUNDLED.register("escalation", BundledQuestions("questions.jsonl", build_escalation_questions))
+BUNDLED.register(
+    "safety", BundledQuestions("questions.jsonl", build_safety_probes, companions=write_safety_customers)
+)
 
 
 def run_builder(name: str, params: dict[str, Any], data_dirs: dict[str, Any]) -> list[AuditSample]:

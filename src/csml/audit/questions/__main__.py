@@ -17,12 +17,14 @@ def main(names: list[str]) -> None:
     root = project_root()
     for name in names or BUNDLED.names():
         try:
-            file, build = BUNDLED[name]
+            bundled = BUNDLED[name]
         except UnknownNameError as error:
             sys.exit(str(error))
-        samples = build(root / "data")
-        write_questions(samples, root / "audits" / name / file)
-        print(f"{name}: {len(samples)} questions -> audits/{name}/{file}")
+        samples = bundled.build(root / "data")
+        write_questions(samples, root / "audits" / name / bundled.file)
+        print(f"{name}: {len(samples)} questions -> audits/{name}/{bundled.file}")
+        for companion in bundled.companions(root / "audits" / name) if bundled.companions else []:
+            print(f"{name}: -> audits/{name}/{companion}")
 
 
 if __name__ == "__main__":
