@@ -136,6 +136,9 @@ def test_escalation_reasons(bot_defaults) -> None:
     assert escalation_reason("hi", Prediction("oos", 0.9), None, rules) == "out_of_scope"
     assert escalation_reason("hi", None, Prediction("negative", 0.95), rules) == "negative_sentiment"
     assert escalation_reason("hi", Prediction("refund", 0.9), Prediction("negative", 0.6), rules) is None
+    assert escalation_reason("where do I file a fucking complaint?", None, None, rules) == "abusive_language"
+    assert escalation_reason("this is crap", None, None, replace(rules, abusive_language=False)) is None
+    assert escalation_reason("Is the scrap metal recyclable?", None, None, rules) is None
 
 
 @pytest.mark.parametrize("bot", BOTS)

@@ -63,9 +63,29 @@ class BotAdapter(ABC):
         text = json.dumps({"bot": self.identity(), "messages": messages}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
 
+    def session(self) -> Session:
+        """A conversation with the bot, for turn-by-turn audits: by default every turn sends the whole
+        conversation so far (bots that keep no server-side session); adapters of session APIs override it."""
+        return Session(self)
+
     async def aclose(self) -> None:
         """Releases connections; called once after the audit."""
         return None
+
+
+class Session:
+    """One conversation held turn by turn through ``adapter`` (stateless: the whole history every turn).
+
+    Args:
+        adapter: The bot's adapter.
+    """
+
+    def __init__(self, adapter: BotAdapter) -> None:
+        self.adapter = adapter
+
+    async def send(self, messages: Messages) -> BotReply:
+        """The bot's reply to the conversation ``messages`` (the new customer message last)."""
+        return await self.adapter.send(messages)
 
 
 ADAPTERS: Registry[type[BotAdapter]] = Registry("bot_adapters", "bot adapter", base=BotAdapter)
@@ -448,21 +468,51 @@ class ConversationAdapter(HttpAdapter):
             escalated=payload.get("escalated"),
         )
 
-    async def send(self, messages: Messages) -> BotReply:
-        method, url, body = self.build_request(messages)
+    async def open(self) -> BotReply:
+        """Opens a conversation; the reply's text is its id."""
+        method, url, body = self.build_request([])
         opened = await self.exchange(method, url, body, lambda p: BotReply(text=str(p.get("id") or "")))
         if not opened.ok:
             opened.error = f"{opened.error} (opening the conversation)"
+        return opened
+
+    async def message(self, conversation_id: str, text: str) -> BotReply:
+        """Sends one customer message to an open conversation."""
+        url = f"{self.url}/v1/conversations/{conversation_id}/messages"
+        return await self.exchange("POST", url, {"text": text}, self.parse)
+
+    async def send(self, messages: Messages) -> BotReply:
+        opened = await self.open()
+        if not opened.ok:
             return opened
-        turns = f"{self.url}/v1/conversations/{opened.text}/messages"
         for message in messages[:-1]:
             if message["role"] != "user":
                 continue
-            earlier = await self.exchange("POST", turns, {"text": message["content"]}, self.parse)
+            earlier = await self.message(opened.text, message["content"])
             if not earlier.ok:
                 earlier.error = f"{earlier.error} (replaying an earlier turn)"
                 return earlier
-        return await self.exchange("POST", turns, {"text": messages[-1]["content"]}, self.parse)
+        return await self.message(opened.text, messages[-1]["content"])
+
+    def session(self) -> Session:
+        return _ConversationSession(self)
+
+
+class _ConversationSession(Session):
+    """A conversation of the conversation API: opened at the first turn, then one message per turn."""
+
+    def __init__(self, adapter: ConversationAdapter) -> None:
+        super().__init__(adapter)
+        self.api = adapter
+        self.conversation_id: str | None = None
+
+    async def send(self, messages: Messages) -> BotReply:
+        if self.conversation_id is None:
+            opened = await self.api.open()
+            if not opened.ok:
+                return opened
+            self.conversation_id = opened.text
+        return await self.api.message(self.conversation_id, messages[-1]["content"])
 
 
 def _plain(node: Any) -> Any:

@@ -7,8 +7,9 @@ bots without contexts, the knowledge-base entries retrieved for it). Plain HTML,
 JavaScript, no network: the file works offline and, without JavaScript, still lists every sample.
 
 A sample *fails* a metric when its value is worse than perfect for a verdict (0 or 1) or groundedness' share
-of supported claims, or worse than the metric's gate for a score between 0 and 1 (answer correctness; a
-score without a gate never fails); latency is left to the plots.
+of supported claims, or worse than the metric's gate for a score between 0 and 1 (answer correctness) and
+for a count or a time above 1 (turns to resolution): without a gate those never fail; latency is left to
+the plots.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def fails(value: float | None, entry: dict[str, Any], name: str) -> bool:
         return False
     higher = entry.get("direction", "higher") == "higher"
     threshold = entry.get("threshold")
-    if 0.0 < value < 1.0 and name != "groundedness":  # a score, not a verdict: only a gate can fail it
+    if (0.0 < value < 1.0 and name != "groundedness") or not 0.0 <= value <= 1.0:
+        # a score, a count or a time, not a verdict: only a gate can fail it
         return threshold is not None and (value < threshold if higher else value > threshold)
     return value < 1.0 if higher else value > 0.0
 

@@ -87,17 +87,21 @@ def audit(cfg: DictConfig, adapter: Any = None) -> tuple[dict[str, Any], dict[st
     data_dirs = {"data_dir": cfg.paths.data_dir, "external_data_dir": cfg.paths.get("external_data_dir")}
     all_samples = suite.samples(data_dirs)
     samples = select(all_samples, cfg.get("limit"), int(cfg.seed))
-    log.info("audit %s: %d questions to %s (%s)", suite.name, len(samples), adapter.name, output_dir)
-    rows = asyncio.run(
-        collect_replies(
-            adapter,
-            samples,
-            output_dir / "replies.jsonl",
-            ReplyCache(cfg.get("cache_dir")),
-            concurrency=int(cfg.concurrency),
-            progress=bool(cfg.progress),
+    goals = len(samples)
+    if suite.conversations is not None:
+        samples, rows = _hold_conversations(suite, samples, adapter, cfg, output_dir)
+    else:
+        log.info("audit %s: %d questions to %s (%s)", suite.name, len(samples), adapter.name, output_dir)
+        rows = asyncio.run(
+            collect_replies(
+                adapter,
+                samples,
+                output_dir / "replies.jsonl",
+                ReplyCache(cfg.get("cache_dir")),
+                concurrency=int(cfg.concurrency),
+                progress=bool(cfg.progress),
+            )
         )
-    )
     scored = score_samples(metrics, samples, rows)
     summary = aggregate(suite, metrics, scored)
     gates = [m["passed"] for m in summary["metrics"].values() if m["passed"] is not None]
@@ -109,6 +113,8 @@ def audit(cfg: DictConfig, adapter: Any = None) -> tuple[dict[str, Any], dict[st
             "version": suite.version,
             "sha256": suite.sha256(all_samples),
             "questions": len(samples),
+            # a conversation suite's questions are goals, each pursued by several simulated customers
+            **({"goals": goals} if suite.conversations is not None else {}),
             "limit": cfg.get("limit"),
             "seed": int(cfg.seed),
         },
@@ -131,6 +137,45 @@ def audit(cfg: DictConfig, adapter: Any = None) -> tuple[dict[str, Any], dict[st
     failed = [name for name, m in summary["metrics"].items() if m["passed"] is False]
     log.info("audit %s: %s%s", suite.name, "FAILED " if failed else "passed", ", ".join(failed))
     return scorecard, paths
+
+
+def _hold_conversations(
+    suite: Any, goals: list[Any], adapter: Any, cfg: DictConfig, output_dir: Path
+) -> tuple[list[Any], dict[str, dict[str, Any]]]:
+    """Simulated customers pursue the suite's goals (each with its personas); returns the conversation samples
+    and their rows (``conversations.jsonl`` in the output folder, resumable)."""
+    from csml.audit.conversations.goals import goal_of
+    from csml.audit.conversations.runner import conversation_samples, customers, run_conversations
+    from csml.audit.conversations.simulator import CustomerSettings, bundled_phrases
+
+    spec = suite.conversations
+    samples = conversation_samples(goals, spec)
+    settings = CustomerSettings(
+        max_turns=int(spec.get("max_turns", 8)),
+        patience=int(spec.get("patience", 2)),
+        abstain_patterns=suite.abstain_patterns,
+        escalate_patterns=suite.escalate_patterns,
+    )
+    phrases = bundled_phrases(cfg.paths.data_dir, [goal_of(g) for g in goals])
+    seed = int(spec.get("seed", 0))
+    talkers = customers(samples, {g.id: g for g in goals}, phrases, settings, seed)
+    log.info(
+        "audit %s: %d conversations (%d goals) with %s (%s)", suite.name, len(samples), len(goals), adapter.name,
+        output_dir,
+    )  # fmt: skip
+    rows = asyncio.run(
+        run_conversations(
+            adapter,
+            samples,
+            talkers,
+            output_dir / "conversations.jsonl",
+            settings,
+            seed,
+            concurrency=int(cfg.concurrency),
+            progress=bool(cfg.progress),
+        )
+    )
+    return samples, rows
 
 
 def _build_target(target: DictConfig | None) -> Any:

@@ -79,8 +79,16 @@ def score_samples(
     return scored
 
 
-BREAKDOWNS = ("category", "stage", "channel")
-"""Sample fields scores are broken down by (``by_category``, ``by_stage``, ``by_channel``)."""
+BREAKDOWNS = ("category", "stage", "channel", "persona")
+"""What scores are broken down by (``by_category``, ``by_stage``, ``by_channel``, ``by_persona``): sample
+fields, or keys of the sample's ``metadata`` (a simulated customer's ``persona``)."""
+
+
+def breakdown_value(sample: AuditSample, field: str) -> Any:
+    """A sample's value of a :data:`BREAKDOWNS` entry (None: not set)."""
+    if field in AuditSample.__dataclass_fields__:
+        return getattr(sample, field)
+    return (sample.metadata or {}).get(field)
 
 
 def _results(metric: Metric, scored: list[ScoredSample]) -> list[MetricResult]:
@@ -106,10 +114,10 @@ def aggregate(suite: Suite, metrics: list[Metric], scored: list[ScoredSample]) -
         }
     breakdowns = {}
     for field in BREAKDOWNS:
-        groups = sorted({getattr(s.sample, field) for s in scored} - {None})
+        groups = sorted({breakdown_value(s.sample, field) for s in scored} - {None})
         breakdowns[f"by_{field}"] = {
             group: {
-                "samples": len(members := [s for s in scored if getattr(s.sample, field) == group]),
+                "samples": len(members := [s for s in scored if breakdown_value(s.sample, field) == group]),
                 **{metric.name: metric.aggregate_results(_results(metric, members)) for metric in metrics},
             }
             for group in groups

@@ -11,6 +11,7 @@ their thresholds and directions, and the phrases that count as abstaining. Schem
     abstain_patterns: ["don't know", ...]   # phrases of declining, for every metric that asks
     escalate_patterns: ["connecting you to a human", ...]   # phrases of a hand-over (bots with no flag)
     knowledge_base: {paths: [kb/*.md, faq.csv]}   # what the bot answers from, relative to the suite folder
+    conversations: {personas: [calm, impatient], personas_per_goal: 2, max_turns: 8}   # simulated customers
     metrics:
       groundedness: {threshold: 0.9, direction: higher, params: {sentence_threshold: 0.55}}
       error_rate: {threshold: 0.02, gate_on: interval}   # the 95% interval's upper bound must be <= 0.02
@@ -61,7 +62,8 @@ class QuestionSource:
 
 @dataclass(frozen=True)
 class Suite:
-    """A parsed ``suite.yaml`` and its questions."""
+    """A parsed ``suite.yaml`` and its questions; with ``conversations`` set, its questions are goals that
+    simulated customers pursue over several turns (:mod:`csml.audit.conversations`)."""
 
     name: str
     version: int
@@ -72,6 +74,7 @@ class Suite:
     abstain_patterns: tuple[str, ...] = ()
     escalate_patterns: tuple[str, ...] = ()
     knowledge_base: dict[str, Any] | None = None
+    conversations: dict[str, Any] | None = None
 
     def samples(self, data_dirs: dict[str, Any] | None = None) -> list[AuditSample]:
         """Every question of the suite, sources in order; ids must be unique across sources.
@@ -207,7 +210,18 @@ def load_suite(name: str, suites_dir: str | Path, overrides: dict[str, Any] | No
         metrics=tuple(metrics),
         abstain_patterns=tuple(spec.get("abstain_patterns") or ()),
         escalate_patterns=tuple(spec.get("escalate_patterns") or ()),
+        conversations=_conversations(name, spec.get("conversations")),
     )
+
+
+def _conversations(name: str, spec: Any) -> dict[str, Any] | None:
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise AuditConfigError(
+            f"suite {name!r}, conversations: expected a mapping ({{personas: [..], ...}}), found {spec!r}"
+        )
+    return dict(spec)
 
 
 def suite_knowledge_base(name: str, folder: Path, spec: Any) -> dict[str, Any] | None:

@@ -171,9 +171,15 @@ def _routes(service: BotService) -> APIRouter:
             )
 
         customer_id = request.headers.get(settings.safety.customer_header)
-        earlier = tuple(questions[:-1])
+        replies = tuple(m.text() for m in body.messages if m.role == "assistant")
         return await service.respond(
-            question, request_id, "chat.completions", render, customer_id=customer_id, earlier=earlier
+            question,
+            request_id,
+            "chat.completions",
+            render,
+            customer_id=customer_id,
+            earlier=tuple(questions[:-1]),
+            earlier_replies=replies,
         )
 
     @router.post("/conversations", status_code=201, response_model=ConversationOut)
@@ -214,7 +220,6 @@ def _routes(service: BotService) -> APIRouter:
             store.add_exchange(conversation, text, reply)
             return reply
 
-        earlier = tuple(turn.text for turn in conversation.turns if turn.role == "customer")
         return await service.respond(
             text,
             request_id,
@@ -222,7 +227,8 @@ def _routes(service: BotService) -> APIRouter:
             render,
             conversation.id,
             customer_id=conversation.customer_id,
-            earlier=earlier,
+            earlier=tuple(turn.text for turn in conversation.turns if turn.role == "customer"),
+            earlier_replies=tuple(turn.text for turn in conversation.turns if turn.role == "bot"),
         )
 
     @router.post("/conversations/{conversation_id}/escalate", response_model=ConversationOut)

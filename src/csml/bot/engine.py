@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from csml.bot.entities import extract_entities
-from csml.bot.fabrication import fabricate
+from csml.bot.fabrication import contradiction, fabricate
 from csml.bot.faults import FaultPlan
 from csml.bot.generation import Generation
 from csml.bot.retrieval import Hit, MicroBatcher, Retriever
@@ -102,9 +102,11 @@ class Bot:
         request_id: str,
         customer_id: str | None = None,
         earlier: tuple[str, ...] = (),
+        earlier_replies: tuple[str, ...] = (),
     ) -> Answer:
         """Answers ``text``, applying the content faults of ``plan`` (fabrication, answering the
-        unanswerable, the safety faults of :mod:`csml.bot.safety`).
+        unanswerable, the safety faults of :mod:`csml.bot.safety`, and the conversation faults: ignoring a
+        hand-over, repeating the previous answer, contradicting it).
 
         Args:
             text: The customer's message.
@@ -112,6 +114,7 @@ class Bot:
             request_id: Returned in the reply's details.
             customer_id: The signed-in customer, if any.
             earlier: The customer's earlier messages of the conversation, oldest first.
+            earlier_replies: The bot's earlier replies of the conversation, oldest first.
         """
         s = self.settings
         query, intent, sentiment = await asyncio.gather(
@@ -128,7 +131,10 @@ class Bot:
         if intent is not None:
             details.update(intent=intent.label, intent_confidence=intent.confidence, intent_source="model")
         reason = escalation_reason(text, intent, sentiment, s.routing)
-        if reason is not None:
+        corruptions: list[dict[str, Any]] = []
+        if reason is not None and plan.ignore_handover:
+            corruptions.append({"kind": "ignored_handover", "reason": reason})
+        elif reason is not None:
             ext = BotExtension(
                 contexts=[],
                 sources=[],
@@ -143,7 +149,8 @@ class Bot:
 
         guarded = self.safeguards.answer(text, earlier, customer_id, plan.follow_injection, plan.leak_record)
         if guarded is not None:
-            details.update(corrupted=bool(guarded.corruptions), corruptions=guarded.corruptions)
+            corruptions += guarded.corruptions
+            details.update(corrupted=bool(corruptions), corruptions=corruptions)
             ext = BotExtension(
                 contexts=[],
                 sources=[],
@@ -158,7 +165,6 @@ class Bot:
         hits = self.retriever.search(query, s.retrieval.top_k)
         best = hits[0]
         answerable = best.score >= s.retrieval.abstain_threshold
-        corruptions: list[dict[str, Any]] = []
         if not answerable and plan.answer_unanswerable:
             answerable = True
             corruptions.append(
@@ -177,6 +183,7 @@ class Bot:
         if grounded and plan.fabricate:
             reply_text, edits = fabricate(grounded, plan.rng(), s.faults.fabricate_kinds)
             corruptions.extend(dataclasses.asdict(edit) for edit in edits)
+        reply_text = self._converse(reply_text, plan, earlier_replies, corruptions)
         if plan.overpromise:
             promise = overpromise(plan.rng())
             reply_text = f"{reply_text} {promise}"
@@ -188,7 +195,7 @@ class Bot:
             contexts=[hit.entry.passage for hit in hits],
             sources=[SourceOut(id=h.entry.id, title=h.entry.title, score=h.score) for h in hits],
             confidence=best.score,
-            abstained=not answerable,
+            abstained=reply_text.startswith(s.messages.abstain),  # a looped answer replaces a decline
             escalated=False,
             suggested_actions=[*best.entry.actions, "mark_resolved", "talk_to_agent"]
             if answerable
@@ -196,6 +203,29 @@ class Bot:
             **details,
         )
         return Answer(reply_text, grounded, ext, generation)
+
+    def _converse(
+        self,
+        reply_text: str,
+        plan: FaultPlan,
+        earlier_replies: tuple[str, ...],
+        corruptions: list[dict[str, Any]],
+    ) -> str:
+        """The conversation faults on an answer: the previous answer repeated, or a sentence of it restated
+        with a fact changed (nothing when the previous reply was a decline or a hand-over)."""
+        messages = self.settings.messages
+        stock = {messages.abstain, messages.escalate, messages.handoff}
+        previous = next((r for r in reversed(earlier_replies) if r not in stock), None)
+        if previous is None or not (plan.loop or plan.contradict):
+            return reply_text
+        if plan.loop:
+            corruptions.append({"kind": "looped", "replaced": reply_text})
+            return previous
+        restated = contradiction(previous, plan.rng())
+        if restated is None:
+            return reply_text
+        corruptions.append({"kind": "contradicted", "sentence": restated[0], "restated": restated[1]})
+        return f"{reply_text} {restated[1]}"
 
     async def _generate(self, text: str, hits: list[Hit]) -> Generation:
         """The generator's answer from the retrieved passages, computed on the generation thread."""

@@ -208,3 +208,15 @@ def fabricate(
     original = text[start:end]
     replacement = PERTURBERS[kind][1](original, rng, text)
     return text[:start] + replacement + text[end:], [Edit(kind, start, end, original, replacement)]
+
+
+def contradiction(previous: str, rng: random.Random) -> tuple[str, str] | None:
+    """A sentence of ``previous`` (an earlier answer) restated with a number, amount, date or policy word
+    changed -- (sentence, restated) -- or None when no sentence of it has one to change."""
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", previous) if len(s.split()) >= 4]
+    rng.shuffle(sentences)
+    for sentence in sentences:
+        changed, edits = fabricate(sentence, rng, ("amount", "number", "date", "policy"))
+        if edits[0].kind != "claim":
+            return sentence, changed
+    return None

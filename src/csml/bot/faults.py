@@ -1,8 +1,8 @@
 """Seeded fault injection for the reference bot, and the reply log that records every corruption.
 
 Per request the injector draws a :class:`FaultPlan` (the same five random draws whatever the rates, so a
-seed gives the same plan sequence under any configuration; the safety faults draw three more from a
-second generator, so adding them left the earlier plans of a seed unchanged). The app applies latency, HTTP 500 and
+seed gives the same plan sequence under any configuration; the safety and conversation faults draw six
+more from a second generator, so adding them left the earlier plans of a seed unchanged). The app applies latency, HTTP 500 and
 malformed bodies; the bot applies fabricated facts and answers to unanswerable questions. Every reply,
 corrupted or not, is written to the JSONL reply log with its request id (also sent as the
 ``X-Request-ID`` header), so an audit can join its own records to the bot's and score its detection.
@@ -33,6 +33,9 @@ class FaultPlan:
         follow_injection: Obey an instruction injected into the conversation.
         leak_record: Read another customer's record out when asked for it.
         overpromise: End the answer with a promise no policy allows.
+        ignore_handover: Answer a message that should go to a human.
+        loop: Repeat the previous answer of the conversation.
+        contradict: Restate a sentence of the previous answer with a fact changed.
         seed: Seed of the request's own generator (which fact is fabricated, and how).
     """
 
@@ -44,6 +47,9 @@ class FaultPlan:
     follow_injection: bool = False
     leak_record: bool = False
     overpromise: bool = False
+    ignore_handover: bool = False
+    loop: bool = False
+    contradict: bool = False
     seed: int = 0
 
     def rng(self) -> random.Random:
@@ -62,7 +68,7 @@ class FaultInjector:
     def draw(self) -> FaultPlan:
         """The next request's plan."""
         s, draws = self.settings, [self._rng.random() for _ in range(5)]
-        safety = [self._safety_rng.random() for _ in range(3)]
+        safety = [self._safety_rng.random() for _ in range(6)]
         return FaultPlan(
             latency_ms=s.latency_ms + draws[0] * s.latency_jitter_ms,
             error=draws[1] < s.error_rate,
@@ -72,6 +78,9 @@ class FaultInjector:
             follow_injection=safety[0] < s.follow_injection_rate,
             leak_record=safety[1] < s.leak_record_rate,
             overpromise=safety[2] < s.overpromise_rate,
+            ignore_handover=safety[3] < s.ignore_handover_rate,
+            loop=safety[4] < s.loop_rate,
+            contradict=safety[5] < s.contradict_rate,
             seed=self._rng.getrandbits(64),
         )
 

@@ -1,7 +1,8 @@
 """Routing: optional intent and sentiment models from the MLflow registry, and escalation rules.
 
-The bot escalates to a human when the customer asks for one, when the intent model says the message is
-out of scope (label ``oos``), or when the sentiment model is confident the message is negative.
+The bot escalates to a human when the customer asks for one, when the message is abusive (profanity or
+insults, a word list), when the intent model says the message is out of scope (label ``oos``), or when the
+sentiment model is confident the message is negative.
 """
 
 from __future__ import annotations
@@ -20,6 +21,14 @@ HUMAN_REQUEST = re.compile(
     re.IGNORECASE,
 )
 """A request for a human: "can I talk to a human?", "connect me with an agent", "agent"."""
+
+
+ABUSIVE = re.compile(
+    r"\b(?:fuck\w*|shit\w*|bullshit|crap\w*|damn\w*|bastard\w*|idiot\w*|moron\w*|stupid|useless|pathetic|"
+    r"screw (?:you|this)|piss(?:ed)? off)\b",
+    re.IGNORECASE,
+)
+"""Profanity and insults: an angry customer a human should take over."""
 
 
 @dataclass(frozen=True)
@@ -83,10 +92,12 @@ def load_classifiers(
 def escalation_reason(
     text: str, intent: Prediction | None, sentiment: Prediction | None, settings: RoutingSettings
 ) -> str | None:
-    """Why the message goes to a human (``customer_request``, ``out_of_scope``, ``negative_sentiment``),
-    or None when the bot answers it."""
+    """Why the message goes to a human (``customer_request``, ``abusive_language``, ``out_of_scope``,
+    ``negative_sentiment``), or None when the bot answers it."""
     if settings.human_request and HUMAN_REQUEST.search(text):
         return "customer_request"
+    if settings.abusive_language and ABUSIVE.search(text):
+        return "abusive_language"
     if intent is not None and intent.label == settings.oos_label:
         return "out_of_scope"
     if (

@@ -65,6 +65,7 @@ class BotService:
         conversation_id: str | None = None,
         customer_id: str | None = None,
         earlier: tuple[str, ...] = (),
+        earlier_replies: tuple[str, ...] = (),
     ) -> Response:
         """Answers ``text`` under this request's fault plan and logs the reply.
 
@@ -76,6 +77,7 @@ class BotService:
             conversation_id: Logged for conversation messages.
             customer_id: The signed-in customer, if any (logged).
             earlier: The customer's earlier messages of the conversation, oldest first.
+            earlier_replies: The bot's earlier replies of the conversation, oldest first.
         """
         plan = self.injector.draw()
         if plan.latency_ms > 0:
@@ -92,7 +94,7 @@ class BotService:
         if plan.error:
             self.log.write({**record, "fault": "error", "corrupted": False, "corruptions": []})
             return error_response(500, "internal server error", "server_error", headers=headers)
-        reply = await self.bot.reply(text, plan, request_id, customer_id, earlier)
+        reply = await self.bot.reply(text, plan, request_id, customer_id, earlier, earlier_replies)
         details = reply.details
         if not self.settings.faults.report_in_response:
             details = details.model_copy(update={"corrupted": None, "corruptions": None})

@@ -43,6 +43,7 @@ class RoutingSettings:
     negative_label: str
     negative_threshold: float
     human_request: bool
+    abusive_language: bool
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,12 @@ class FaultSettings:
         leak_record_rate: Share of requests for another customer's data answered with their record.
         overpromise_rate: Share of knowledge-base answers and abstentions that end with a promise of a
             refund, credit, discount or exception no policy allows.
+        ignore_handover_rate: Share of messages that should go to a human (a request, abusive language, an
+            escalating model) answered by the bot instead.
+        loop_rate: Share of answers replaced by the bot's previous answer in the conversation (when that
+            was an answer, not a decline).
+        contradict_rate: Share of answers followed by a sentence of the bot's previous answer restated
+            with a number, amount, date or policy word changed.
         report_in_response: Whether replies disclose their corruption in the ``csml`` extension field;
             it is always written to the reply log.
     """
@@ -117,6 +124,9 @@ class FaultSettings:
     follow_injection_rate: float
     leak_record_rate: float
     overpromise_rate: float
+    ignore_handover_rate: float
+    loop_rate: float
+    contradict_rate: float
     report_in_response: bool
 
     RATES = (
@@ -127,6 +137,9 @@ class FaultSettings:
         "follow_injection_rate",
         "leak_record_rate",
         "overpromise_rate",
+        "ignore_handover_rate",
+        "loop_rate",
+        "contradict_rate",
     )
 
     def __post_init__(self) -> None:

@@ -79,7 +79,7 @@ class SgdDialogues(PairSource):
         for split in FOLDERS:
             for path in self.files(split):
                 files.append(str(path))
-                for index, dialogue in enumerate(_read_dialogues(path), start=1):
+                for index, dialogue in enumerate(read_dialogues(path), start=1):
                     if (
                         self.services is None
                         or {s.split("_")[0] for s in dialogue.get("services", [])} & self.services
@@ -101,7 +101,7 @@ class SgdDialogues(PairSource):
         for i in range(1, len(turns)):
             if turns[i].get("speaker") != "SYSTEM" or turns[i - 1].get("speaker") != "USER":
                 continue
-            intent = _active_intent(turns[i - 1])
+            intent = active_intent(turns[i - 1])
             out.append(
                 Record(
                     id=f"{self.name}:{dialogue_id}:{i}",
@@ -125,7 +125,12 @@ class SgdDialogues(PairSource):
         return out
 
 
-def _read_dialogues(path: Path) -> list[dict[str, Any]]:
+def read_dialogues(path: Path) -> list[dict[str, Any]]:
+    """The dialogues of one SGD file (``.json`` or ``.json.gz``).
+
+    Raises:
+        DataValidationError: an unreadable file, or one that is not a list of dialogues.
+    """
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rt", encoding="utf-8") as handle:
@@ -137,7 +142,8 @@ def _read_dialogues(path: Path) -> list[dict[str, Any]]:
     return data
 
 
-def _active_intent(turn: dict[str, Any]) -> str | None:
+def active_intent(turn: dict[str, Any]) -> str | None:
+    """The user's active intent in a turn's frames (``TransferMoney``), or None."""
     for frame in turn.get("frames", []):
         intent = frame.get("state", {}).get("active_intent")
         if intent and intent != "NONE":

@@ -5,6 +5,8 @@
   ``false_abstention``, ``paraphrase_consistency``
 - :mod:`.nlu`: ``intent_accuracy``, ``intent_macro_f1``, ``oos_recall``, ``oos_precision``
 - :mod:`.escalation`: ``escalation_recall``, ``false_escalation_rate``
+- :mod:`.conversation`: ``goal_completion``, ``turns_to_resolution``, ``escalation_in_time``,
+  ``unwanted_handover``, ``bot_loops``, ``self_contradiction``, ``latency_turn_p95_ms``
 - :mod:`.safety`: ``prompt_injection``, ``personal_data_leak``, ``policy_overreach``
 - :mod:`.operational`: ``latency_p50_ms``, ``latency_p95_ms``, ``error_rate``, ``timeout_rate``
 - :mod:`.ragas_metrics`: ``ragas_context_precision``, ``ragas_context_recall``, ``ragas_string_similarity``,
@@ -21,6 +23,15 @@ from csml.audit.metrics.base import (
     abstained,
     build_metric,
     sentences,
+)
+from csml.audit.metrics.conversation import (
+    BotLoops,
+    EscalationInTime,
+    GoalCompletion,
+    LatencyTurnP95,
+    SelfContradiction,
+    TurnsToResolution,
+    UnwantedHandover,
 )
 from csml.audit.metrics.escalation import EscalationRecall, FalseEscalationRate, escalated
 from csml.audit.metrics.hallucination import (
@@ -48,16 +59,20 @@ __all__ = [
     "METRICS",
     "Abstention",
     "AnswerCorrectness",
+    "BotLoops",
     "ErrorRate",
+    "EscalationInTime",
     "EscalationRecall",
     "FabricatedEntities",
     "FalseAbstention",
     "FalseEscalationRate",
+    "GoalCompletion",
     "Groundedness",
     "IntentAccuracy",
     "IntentMacroF1",
     "LatencyP50",
     "LatencyPercentile",
+    "LatencyTurnP95",
     "Metric",
     "OosPrecision",
     "OosRecall",
@@ -72,8 +87,11 @@ __all__ = [
     "RagasResponseRelevancy",
     "RagasRouge",
     "RagasStringSimilarity",
+    "SelfContradiction",
     "TimeoutRate",
+    "TurnsToResolution",
     "UnsupportedSentences",
+    "UnwantedHandover",
     "abstained",
     "build_metric",
     "escalated",

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from csml.audit.conversations.goals import bundled_kb_goals, sgd_goals
 from csml.audit.errors import AuditConfigError
 from csml.audit.questions.abcd import build_abcd_paraphrases, build_abcd_questions
 from csml.audit.questions.escalation import build_airline_complaints, build_escalation_questions
@@ -33,6 +34,7 @@ BUILDERS: Registry[Callable[..., list[AuditSample]]] = Registry("question_builde
 """Builders a suite may run at audit time; they take ``external_data_dir``/``data_dir`` and their params."""
 BUILDERS.register("airline_complaints", build_airline_complaints)
 BUILDERS.register("truthfulqa", build_truthfulqa)
+BUILDERS.register("sgd_goals", sgd_goals)
 
 
 class BundledQuestions(NamedTuple):
@@ -58,6 +60,7 @@ BUNDLED.register(
 BUNDLED.register("nlu_banking77", BundledQuestions("questions.jsonl", build_banking77))
 BUNDLED.register("nlu_clinc150", BundledQuestions("questions.jsonl", build_clinc150))
 BUNDLED.register("escalation", BundledQuestions("questions.jsonl", build_escalation_questions))
+BUNDLED.register("conversations", BundledQuestions("kb_goals.jsonl", bundled_kb_goals))
 BUNDLED.register(
     "safety", BundledQuestions("questions.jsonl", build_safety_probes, companions=write_safety_customers)
 )
