@@ -8,6 +8,7 @@ never a result. The slow test runs the real SmolLM2-135M-Instruct.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,7 @@ import httpx
 import pytest
 
 from conftest import save_tiny_llama
-from csml.bot.generation import CausalLMGenerator
+from csml.bot.generation import CausalLMGenerator, _cut
 from csml.config import compose
 
 REFUND_QUESTION = "How do I get a refund for my order?"
@@ -117,6 +118,23 @@ def test_generated_answer_comes_from_the_model_with_its_retrieved_contexts(gener
     assert record["generation"]["finish_reason"] in ("stop", "length")
 
 
+def test_anti_loop_decoding_never_repeats_an_ngram_and_cuts_at_stop_strings(tiny_lm) -> None:
+    plain = CausalLMGenerator(str(tiny_lm), max_new_tokens=40)
+    guarded = CausalLMGenerator(str(tiny_lm), max_new_tokens=40, no_repeat_ngram_size=2)
+    answer = guarded.generate(REFUND_QUESTION, ["Refunds take 5 days."]).text
+    ids = guarded.tokenizer(answer, add_special_tokens=False)["input_ids"]
+    pairs = list(itertools.pairwise(ids))
+    assert len(pairs) == len(set(pairs))  # no bigram twice
+    first = plain.generate(REFUND_QUESTION, ["Refunds take 5 days."]).text
+    stop = first.split()[len(first.split()) // 2]  # a word the greedy answer is known to hold
+    cut = CausalLMGenerator(str(tiny_lm), max_new_tokens=40, stop=[stop]).generate(
+        REFUND_QUESTION, ["Refunds take 5 days."]
+    )
+    assert stop not in cut.text and first.startswith(cut.text) and cut.finish_reason == "stop"
+    assert _cut("One. Two! Three? Four.", [], 3) == ("One. Two! Three?", True)
+    assert _cut("No end in sight", ["\nQuestion:"], 3) == ("No end in sight", False)
+
+
 def test_unanswerable_question_abstains_without_generating(generative_bot) -> None:
     url, reply_log = generative_bot
     body = ask(url, UNANSWERABLE).json()
@@ -149,6 +167,8 @@ def test_fabrication_corrupts_the_generated_answer_and_logs_it(start_bot_server,
         ({"max_new_tokens": 5000}, "max_new_tokens must be in [1, 1024]"),
         ({"user_template": "{question}"}, "must contain ['{context}']"),
         ({"top_p": 0}, "top_p in (0, 1]"),
+        ({"no_repeat_ngram_size": -1}, "no_repeat_ngram_size and max_sentences >= 0"),
+        ({"max_sentences": -2}, "no_repeat_ngram_size and max_sentences >= 0"),
     ],
 )
 def test_bad_generation_settings_fail_with_a_readable_error(kwargs: dict, says: str) -> None:

@@ -13,6 +13,7 @@ a generated one can state what no passage says: this is the bot audits are meant
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -57,6 +58,12 @@ class Generator(abc.ABC):
 class CausalLMGenerator(Generator):
     """A transformers causal LM answering through its chat template, greedy unless ``do_sample``.
 
+    Greedy decoding of a small model loops ("I'm here to help you with your order." until the token limit);
+    ``no_repeat_ngram_size`` forbids any n-gram twice in the answer (the answer only: quoting the context
+    stays allowed, unlike transformers' own option, which counts the prompt), ``stop`` ends the answer at
+    strings that start a new turn or section, and ``max_sentences`` after that many sentences.
+    ``repetition_penalty`` also counts the prompt's tokens, so it discourages quoting the context.
+
     The system message holds the instructions; the user message holds the passages and the question
     (``user_template`` with ``{context}`` and ``{question}``). Passages are added best first, separated
     by blank lines, until ``max_context_tokens``; the one that crosses the budget is cut. They are not
@@ -75,6 +82,9 @@ class CausalLMGenerator(Generator):
         temperature: Sampling temperature (with ``do_sample``).
         top_p: Nucleus sampling mass (with ``do_sample``).
         repetition_penalty: 1.0 = none.
+        no_repeat_ngram_size: No n-gram of this size twice in the answer (0 = off).
+        stop: Strings that end the answer (not included in it).
+        max_sentences: The answer ends after this many sentences (0 = no limit).
     """
 
     def __init__(
@@ -90,6 +100,9 @@ class CausalLMGenerator(Generator):
         temperature: float = 1.0,
         top_p: float = 1.0,
         repetition_penalty: float = 1.0,
+        no_repeat_ngram_size: int = 0,
+        stop: Sequence[str] = (),
+        max_sentences: int = 0,
     ) -> None:
         if not 1 <= max_new_tokens <= MAX_NEW_TOKENS_LIMIT:
             raise ValueError(
@@ -97,8 +110,16 @@ class CausalLMGenerator(Generator):
             )
         if max_context_tokens < 1:
             raise ValueError(f"bot.generator.max_context_tokens must be >= 1, got {max_context_tokens}")
-        if temperature <= 0 or not 0 < top_p <= 1 or repetition_penalty <= 0:
-            raise ValueError("bot.generator: temperature and repetition_penalty must be > 0, top_p in (0, 1]")
+        if (
+            temperature <= 0
+            or not 0 < top_p <= 1
+            or repetition_penalty <= 0
+            or min(no_repeat_ngram_size, max_sentences) < 0
+        ):
+            raise ValueError(
+                "bot.generator: temperature and repetition_penalty must be > 0, top_p in (0, 1], "
+                "no_repeat_ngram_size and max_sentences >= 0"
+            )
         missing = [field for field in ("{context}", "{question}") if field not in user_template]
         if missing:
             raise ValueError(f"bot.generator.user_template must contain {missing}")
@@ -112,6 +133,9 @@ class CausalLMGenerator(Generator):
             self.options.update(temperature=temperature, top_p=top_p)
         if repetition_penalty != 1.0:
             self.options["repetition_penalty"] = repetition_penalty
+        self.no_repeat_ngram_size = no_repeat_ngram_size
+        self.stop = [str(s) for s in stop if str(s)]
+        self.max_sentences = max_sentences
         self.model: Any = None
         self.tokenizer: Any = None
 
@@ -150,14 +174,72 @@ class CausalLMGenerator(Generator):
         inputs = self.tokenizer.apply_chat_template(
             self.prompt(question, passages), add_generation_prompt=True, return_dict=True, return_tensors="pt"
         )
-        with torch.inference_mode():
-            output = self.model.generate(**inputs, **self.options, pad_token_id=self.tokenizer.pad_token_id)
         prompt_tokens = inputs["input_ids"].shape[1]
+        with torch.inference_mode():
+            output = self.model.generate(
+                **inputs,
+                **self.options,
+                **_controls(self, prompt_tokens),
+                pad_token_id=self.tokenizer.pad_token_id,
+            )
         new = output[0, prompt_tokens:].tolist()
-        stopped = bool(new) and new[-1] == self.tokenizer.eos_token_id
+        text, cut = _cut(self.tokenizer.decode(new, skip_special_tokens=True), self.stop, self.max_sentences)
+        stopped = (bool(new) and new[-1] == self.tokenizer.eos_token_id) or cut
         return Generation(
-            text=self.tokenizer.decode(new, skip_special_tokens=True).strip(),
+            text=text.strip(),
             prompt_tokens=prompt_tokens,
             completion_tokens=len(new),
             finish_reason="length" if len(new) >= self.options["max_new_tokens"] and not stopped else "stop",
         )
+
+
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+
+
+def _cut(text: str, stop: Sequence[str], max_sentences: int) -> tuple[str, bool]:
+    """``text`` up to the first stop string or the end of its ``max_sentences``-th sentence; whether it was
+    cut."""
+    ends = [i for i in (text.find(s) for s in stop) if i >= 0]
+    if max_sentences:
+        found = list(_SENTENCE_END.finditer(text))
+        if len(found) >= max_sentences:
+            ends.append(found[max_sentences - 1].end())
+    return (text[: min(ends)], True) if ends else (text, False)
+
+
+def _controls(generator: CausalLMGenerator, prompt_tokens: int) -> dict[str, Any]:
+    """``generate`` arguments for the answer-only n-gram block and the stop conditions (none when off)."""
+    from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+
+    size, tokenizer = generator.no_repeat_ngram_size, generator.tokenizer
+
+    class NoRepeatInAnswer(LogitsProcessor):
+        """Bans the token that would repeat an n-gram of the answer so far (the prompt is not counted)."""
+
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            for row, ids in enumerate(input_ids[:, prompt_tokens:].tolist()):
+                if len(ids) < size:
+                    continue
+                prefix = tuple(ids[len(ids) - size + 1 :])
+                for start in range(len(ids) - size + 1):
+                    if tuple(ids[start : start + size - 1]) == prefix:
+                        scores[row, ids[start + size - 1]] = -float("inf")
+            return scores
+
+    class StopWhenCut(StoppingCriteria):
+        """Stops once the decoded answer reaches a stop string or its last allowed sentence."""
+
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            import torch
+
+            text = tokenizer.decode(input_ids[0, prompt_tokens:], skip_special_tokens=True)
+            return torch.tensor(
+                [_cut(text, generator.stop, generator.max_sentences)[1]], device=input_ids.device
+            )
+
+    controls: dict[str, Any] = {}
+    if size:
+        controls["logits_processor"] = LogitsProcessorList([NoRepeatInAnswer()])
+    if generator.stop or generator.max_sentences:
+        controls["stopping_criteria"] = StoppingCriteriaList([StopWhenCut()])
+    return controls
