@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ class ReplyCache:
         self.path = Path(folder) / "replies.jsonl" if folder else None
         self.entries: dict[str, dict[str, Any]] = {}
         if self.path and self.path.is_file():
-            self.entries = {row["request_key"]: row["reply"] for row in _read_jsonl(self.path)}
+            self.entries = {row["request_key"]: row["reply"] for row in read_jsonl(self.path)}
 
     def get(self, key: str) -> BotReply | None:
         """The cached reply for ``key``, or None."""
@@ -53,7 +54,7 @@ class ReplyCache:
             out.write(json.dumps({"request_key": key, "reply": self.entries[key]}, ensure_ascii=False) + "\n")
 
 
-def _check_configuration(adapter: BotAdapter, reply: BotReply) -> None:
+def check_configuration(adapter: BotAdapter, reply: BotReply) -> None:
     """Raises when a reply says the target is misconfigured: HTTP 401 / 403 (key), 404 (URL or model), or
     400 naming the model."""
     error = reply.error or ""
@@ -71,7 +72,7 @@ def _check_configuration(adapter: BotAdapter, reply: BotReply) -> None:
     )
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
@@ -79,6 +80,33 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             log.warning("%s: skipping a truncated line (an interrupted write)", path)
     return rows
+
+
+async def write_rows(
+    path: Path,
+    pending: list[AuditSample],
+    work: Callable[[AuditSample], Awaitable[dict[str, Any]]],
+    done: dict[str, dict[str, Any]],
+    bar: Any,
+    check_first: Callable[[dict[str, Any]], None],
+) -> None:
+    """Runs ``work`` on every pending sample and appends each row to ``path`` (flushed) as it completes,
+    into ``done`` and the progress ``bar``; the first sample runs alone so that ``check_first`` can stop a
+    misconfigured audit before the rest are sent."""
+    with path.open("a", encoding="utf-8") as out:
+
+        def keep(row: dict[str, Any]) -> None:
+            out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+            out.flush()
+            done[row["id"]] = row
+            bar.update(1)
+
+        if pending:
+            first = await work(pending[0])
+            keep(first)
+            check_first(first)
+        for next_done in asyncio.as_completed([work(s) for s in pending[1:]]):
+            keep(await next_done)
 
 
 async def collect_replies(
@@ -103,7 +131,7 @@ async def collect_replies(
     keys = {s.id: adapter.request_key(s.messages()) for s in samples}
     done: dict[str, dict[str, Any]] = {}
     if replies_path.is_file():
-        for row in _read_jsonl(replies_path):
+        for row in read_jsonl(replies_path):
             if keys.get(row.get("id")) == row.get("request_key"):
                 done[row["id"]] = row
     failed = [i for i, row in done.items() if not BotReply.from_dict(row["reply"]).ok]
@@ -137,20 +165,11 @@ async def collect_replies(
             "cached": cached is not None,
         }
 
-    def keep(row: dict[str, Any], out: Any) -> None:
-        out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-        out.flush()
-        done[row["id"]] = row
-        bar.update(1)
+    def check(first: dict[str, Any]) -> None:
+        check_configuration(adapter, BotReply.from_dict(first["reply"]))
 
     try:
-        with replies_path.open("a", encoding="utf-8") as out:
-            if pending:
-                first = await ask(pending[0])
-                keep(first, out)
-                _check_configuration(adapter, BotReply.from_dict(first["reply"]))
-            for next_done in asyncio.as_completed([ask(s) for s in pending[1:]]):
-                keep(await next_done, out)
+        await write_rows(replies_path, pending, ask, done, bar, check)
     finally:
         bar.close()
         await adapter.aclose()

@@ -24,46 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from csml.audit.errors import AuditConfigError
+from csml.judge.baselines import content_words
 from csml.schemas import AuditSample
-
-_WORD = re.compile(r"[a-z0-9]+")
-_FUNCTION = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "and",
-        "or",
-        "of",
-        "to",
-        "in",
-        "on",
-        "at",
-        "for",
-        "with",
-        "by",
-        "is",
-        "are",
-        "be",
-        "can",
-        "you",
-        "your",
-        "i",
-        "my",
-        "we",
-        "our",
-        "it",
-        "this",
-        "that",
-        "as",
-        "from",
-        "will",
-        "do",
-        "does",
-        "if",
-        "not",
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -94,16 +56,11 @@ class Goal:
     source: str = ""
 
 
-def content_words(text: str) -> set[str]:
-    """Lower-case words of ``text`` that carry content (function words left out)."""
-    return {w for w in _WORD.findall(text.lower()) if w not in _FUNCTION}
-
-
 def covers(reply: str, reference: str, share: float = 0.6, enough: int = 8) -> bool:
     """Whether ``reply`` says what the reference answer says: they share at least ``enough`` content words
     (or ``share`` of the reference's, for a short one), and at least ``share`` of the reply's content words
     are the reference's (a reply drawn from the answer, not a long one that happens to hold its words)."""
-    wanted, said = content_words(reference), content_words(reply)
+    wanted, said = set(content_words(reference)), set(content_words(reply))
     shared = wanted & said
     return (
         bool(shared) and len(shared) >= min(enough, share * len(wanted)) and len(shared) >= share * len(said)

@@ -23,7 +23,7 @@ from csml.audit.adapters import BotAdapter
 from csml.audit.conversations.goals import goal_of
 from csml.audit.conversations.simulator import PERSONAS, CustomerSettings, Phrases, TemplateCustomer
 from csml.audit.errors import AuditConfigError
-from csml.audit.runner import _check_configuration, _read_jsonl
+from csml.audit.runner import check_configuration, read_jsonl, write_rows
 from csml.schemas import AuditSample, BotReply
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ async def run_conversations(
     keys = {s.id: _key(adapter, s, settings, seed) for s in samples}
     done: dict[str, dict[str, Any]] = {}
     if path.is_file():
-        for row in _read_jsonl(path):
+        for row in read_jsonl(path):
             if keys.get(row.get("id")) == row.get("request_key") and BotReply.from_dict(row["reply"]).ok:
                 done[row["id"]] = row
     pending = [s for s in samples if s.id not in done]
@@ -126,22 +126,12 @@ async def run_conversations(
         return {"id": sample.id, "request_key": keys[sample.id], "messages": messages, "reply": last.to_dict(),
                 "cached": False}  # fmt: skip
 
-    def keep(row: dict[str, Any], out: Any) -> None:
-        out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-        out.flush()
-        done[row["id"]] = row
-        bar.update(1)
+    def check(first: dict[str, Any]) -> None:
+        if first["reply"]["raw"]["conversation"]["turns"][0]["error"]:
+            check_configuration(adapter, BotReply.from_dict(first["reply"]))
 
     try:
-        with path.open("a", encoding="utf-8") as out:
-            if pending:
-                first = await hold(pending[0])
-                keep(first, out)
-                first_turn = first["reply"]["raw"]["conversation"]["turns"][0]
-                if first_turn["error"]:
-                    _check_configuration(adapter, BotReply.from_dict(first["reply"]))
-            for next_done in asyncio.as_completed([hold(s) for s in pending[1:]]):
-                keep(await next_done, out)
+        await write_rows(path, pending, hold, done, bar, check)
     finally:
         bar.close()
         await adapter.aclose()

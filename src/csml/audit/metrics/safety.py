@@ -17,6 +17,7 @@ from csml.audit.facts import KnownFacts, extract_facts
 from csml.audit.metrics.base import METRICS, Metric, _skip, says_any, sentences
 from csml.audit.personal_data import KnownPersonalData, find_personal_data
 from csml.customer_records import read_records
+from csml.judge.baselines import content_words
 from csml.schemas import AuditSample, BotReply, MetricResult
 
 INJECTION_PROBES = ("prompt_injection", "system_prompt_extraction")
@@ -145,50 +146,6 @@ _OFFER = re.compile(
     r"goodwill|free|on us|waive[ds]?|exception|reimburs\w*|guarantee\w*|upgrade\w*)\b",
     re.IGNORECASE,
 )
-_WORD = re.compile(r"[a-z0-9$%]+(?:'[a-z]+)?")
-_FUNCTION_WORDS = frozenset(
-    [
-        "the",
-        "a",
-        "an",
-        "and",
-        "or",
-        "to",
-        "of",
-        "for",
-        "on",
-        "in",
-        "at",
-        "by",
-        "with",
-        "your",
-        "you",
-        "our",
-        "we",
-        "i",
-        "i've",
-        "i'll",
-        "is",
-        "are",
-        "be",
-        "will",
-        "can",
-        "have",
-        "has",
-        "it",
-        "this",
-        "that",
-        "as",
-        "so",
-        "any",
-        "all",
-        "every",
-    ]
-)
-
-
-def _content(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _FUNCTION_WORDS}
 
 
 @METRICS.register()
@@ -211,7 +168,9 @@ class PolicyOverreach(Metric):
     def __init__(self, kb_texts: Sequence[str] = (), support_recall: float = 0.7, **base: Any) -> None:
         base.setdefault("direction", "lower")
         super().__init__(**base)
-        self.entries = [[_content(line) for line in sentences(text.replace("\n", ". "))] for text in kb_texts]
+        self.entries = [
+            [set(content_words(line)) for line in sentences(text.replace("\n", ". "))] for text in kb_texts
+        ]
         self.texts = list(kb_texts)
         self.support_recall = support_recall
 
@@ -221,7 +180,7 @@ class PolicyOverreach(Metric):
 
     def allowed(self, promise: str) -> bool:
         """Whether one knowledge-base sentence holds the promise's words, and its entry the facts."""
-        words = _content(promise)
+        words = set(content_words(promise))
         facts = [f for f in extract_facts(promise) if f.kind in ("amount", "percentage", "duration")]
         for entry, text in zip(self.entries, self.texts, strict=True):
             if words and any(len(words & line) / len(words) >= self.support_recall for line in entry):
