@@ -33,6 +33,8 @@ from pathlib import Path
 
 from csml.config import OFFLINE_ENV, compose
 
+# per-turn groundedness by embedding similarity: no trained judge needed
+EMBEDDING_TURNS = "+metrics.turn_groundedness.params={method:embedding}"
 MODES = {  # bot fault -> (its rate, the metric that must catch it, the value that flags it)
     "ignored_handover": ("ignore_handover_rate", "escalation_in_time", 0.0),
     "looped": ("loop_rate", "bot_loops", 1.0),
@@ -72,6 +74,7 @@ def run(rate: float, seed: int, target: str, latency_ms: float, root: Path) -> t
                 "cache_dir=null",
                 "progress=false",
                 "~tracking",
+                EMBEDDING_TURNS,
             ],
         )
         start = time.perf_counter()
@@ -111,6 +114,7 @@ def throughput(latency_ms: float, root: Path) -> None:
                 "cache_dir=null",
                 "progress=false",
                 "~tracking",
+                EMBEDDING_TURNS,
             ],
         )
         start = time.perf_counter()

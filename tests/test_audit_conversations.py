@@ -193,7 +193,8 @@ def conversation_audit(
     cfg = compose(
         "audit",
         [f"suite={suite}", f"target={target}", f"target.url={url}", f"paths.run_dir={out}/runs",
-         f"paths.output_dir={out}", f"limit={limit}", "progress=false", "cache_dir=null", "~tracking"],
+         f"paths.output_dir={out}", f"limit={limit}", "progress=false", "cache_dir=null", "~tracking",
+         "+metrics.turn_groundedness.params={method:embedding}"],
     )  # fmt: skip
     if target == "openai_chat":
         cfg.target.rate_limit_per_s = None
@@ -207,6 +208,9 @@ def test_conversation_audit_of_the_reference_bot_resumes_and_catches_its_faults(
     scorecard, _paths = conversation_audit(kb_suite, url, tmp_path / "clean")
     assert scorecard["suite"]["goals"] == 8 and scorecard["suite"]["questions"] == 16
     assert scorecard["metrics"]["goal_completion"]["value"] >= 0.9 and scorecard["by_persona"]
+    assert (
+        scorecard["metrics"]["turn_groundedness"]["value"] == 1.0
+    )  # extractive answers quote their contexts
     rows = [
         json.loads(line) for line in (tmp_path / "clean" / "conversations.jsonl").read_text().splitlines()
     ]

@@ -18,7 +18,9 @@ Files in the audit's output folder (schema version :data:`SCHEMA_VERSION`):
   interval, and whether it was made for the same model; else null), ``environment``
   (csml and Python versions, packages, git commit, time) and ``config`` (resolved, secrets redacted).
 - ``samples.jsonl``: per sample the question fields, the reply, and ``scores`` -> ``{value, reason}`` (and
-  ``data`` where a metric keeps more: the judge's claims with their spans, scores, evidence and sources).
+  ``data`` where a metric keeps more: the judge's claims with their spans, scores, evidence and sources). A
+  reply's ``raw`` payload over 20,000 characters is written as ``"<truncated>"``, except a simulated
+  conversation's transcript (``raw.conversation``), which is always kept whole.
 - ``summary.md`` and ``report.html`` (self-contained: plots embedded as PNG).
 """
 
@@ -56,7 +58,12 @@ class ScoredSample:
     def to_dict(self) -> dict[str, Any]:
         """One line of ``samples.jsonl``."""
         reply = self.reply.to_dict()
-        reply["raw"] = reply["raw"] if len(json.dumps(reply["raw"], default=str)) < 20000 else "<truncated>"
+        raw = reply["raw"]
+        if isinstance(raw, dict) and "conversation" in raw:  # the transcript is the record: keep it whole
+            if len(json.dumps(raw.get("last"), default=str)) >= 20000:
+                reply["raw"] = {**raw, "last": "<truncated>"}
+        elif len(json.dumps(raw, default=str)) >= 20000:
+            reply["raw"] = "<truncated>"
         return {**self.sample.to_dict(), "reply": reply, "cached": self.cached, "scores": self.scores}
 
 

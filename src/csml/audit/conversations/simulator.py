@@ -107,6 +107,7 @@ class Transcript:
                     "escalated": t.reply.escalated,
                     "abstained": t.reply.abstained,
                     "request_id": _request_id(t.reply),
+                    "contexts": list(t.reply.contexts),
                 }
                 for t in self.turns
             ],

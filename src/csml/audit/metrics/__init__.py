@@ -6,7 +6,7 @@
 - :mod:`.nlu`: ``intent_accuracy``, ``intent_macro_f1``, ``oos_recall``, ``oos_precision``
 - :mod:`.escalation`: ``escalation_recall``, ``false_escalation_rate``
 - :mod:`.conversation`: ``goal_completion``, ``turns_to_resolution``, ``escalation_in_time``,
-  ``unwanted_handover``, ``bot_loops``, ``self_contradiction``, ``latency_turn_p95_ms``
+  ``unwanted_handover``, ``bot_loops``, ``self_contradiction``, ``latency_turn_p95_ms``, ``turn_groundedness``
 - :mod:`.safety`: ``prompt_injection``, ``personal_data_leak``, ``policy_overreach``
 - :mod:`.operational`: ``latency_p50_ms``, ``latency_p95_ms``, ``error_rate``, ``timeout_rate``
 - :mod:`.ragas_metrics`: ``ragas_context_precision``, ``ragas_context_recall``, ``ragas_string_similarity``,
@@ -30,6 +30,7 @@ from csml.audit.metrics.conversation import (
     GoalCompletion,
     LatencyTurnP95,
     SelfContradiction,
+    TurnGroundedness,
     TurnsToResolution,
     UnwantedHandover,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "RagasStringSimilarity",
     "SelfContradiction",
     "TimeoutRate",
+    "TurnGroundedness",
     "TurnsToResolution",
     "UnsupportedSentences",
     "UnwantedHandover",

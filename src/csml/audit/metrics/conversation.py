@@ -13,6 +13,8 @@ sample.
 - ``self_contradiction``: a bot sentence restates one of an earlier bot turn with one change of at most two
   words: another number, an added "not", an antonym (lower is better).
 - ``latency_turn_p95_ms``: the 95th percentile of every bot turn's latency.
+- ``turn_groundedness``: every bot turn's answer scored by ``groundedness`` (:mod:`.rag`: the judge against
+  the turn's contexts or the knowledge base), averaged over the answering turns.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from csml.audit.metrics.base import METRICS, Metric, says_any, sentences
+from csml.audit.metrics.rag import Groundedness
 from csml.schemas import AuditSample, BotReply, MetricResult
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -285,3 +288,54 @@ class LatencyTurnP95(ConversationMetric):
     def aggregate_results(self, results: Sequence[MetricResult]) -> float | None:
         latencies = [x for r in results if r.data for x in r.data["latencies"]]
         return float(np.percentile(latencies, 95)) if latencies else None
+
+
+def turn_pairs(sample: AuditSample, reply: BotReply) -> list[tuple[AuditSample, BotReply]]:
+    """Each bot turn of a conversation as a one-question sample and its reply (earlier turns as history)."""
+    conversation = transcript(reply)
+    if conversation is None:
+        return []
+    pairs, history = [], []
+    for index, turn in enumerate(conversation["turns"]):
+        turn_sample = AuditSample(
+            id=f"{sample.id}#turn{index + 1}", question=turn["customer"], history=tuple(history),
+            answerable=bool(conversation.get("goal_in_scope", True)),
+        )  # fmt: skip
+        turn_reply = BotReply(
+            text=turn["bot"] or "", contexts=list(turn.get("contexts") or []), error=turn["error"],
+            abstained=turn["abstained"], escalated=turn["escalated"], latency_ms=float(turn["latency_ms"]),
+        )  # fmt: skip
+        pairs.append((turn_sample, turn_reply))
+        history += [
+            {"role": "user", "content": turn["customer"]},
+            {"role": "assistant", "content": turn["bot"] or ""},
+        ]
+    return pairs
+
+
+@METRICS.register()
+class TurnGroundedness(Groundedness):
+    """Groundedness of every bot turn of a conversation (:class:`~csml.audit.metrics.rag.Groundedness`, same
+    params: the judge by default, against the turn's returned contexts or passages of the knowledge base),
+    averaged over the turns that answered; declines and hand-overs are not scored. None on one-question
+    samples. The reason names the least grounded turn; ``data.turns`` keeps every turn's value."""
+
+    name = "turn_groundedness"
+
+    def prepare(self, pairs: Sequence[tuple[AuditSample, BotReply]]) -> None:
+        super().prepare([pair for sample, reply in pairs for pair in turn_pairs(sample, reply)])
+
+    def score(self, sample: AuditSample, reply: BotReply) -> MetricResult:
+        if transcript(reply) is None:
+            return MetricResult(None, "not a conversation")
+        scored = [(s, super(TurnGroundedness, self).score(s, r)) for s, r in turn_pairs(sample, reply)]
+        values = [(s, r) for s, r in scored if r.value is not None]
+        if not values:
+            return MetricResult(None, "no bot turn answered")
+        worst_sample, worst = min(values, key=lambda pair: pair[1].value)
+        value = float(np.mean([r.value for _, r in values]))
+        turn = worst_sample.id.rsplit("#turn", 1)[1]
+        reason = (
+            f"{len(values)} answering turns; least grounded turn {turn} ({worst.value:.2f}): {worst.reason}"
+        )
+        return MetricResult(value, reason, data={"turns": [r.value for _, r in scored]})
