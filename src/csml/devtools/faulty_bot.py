@@ -15,7 +15,7 @@ for csml) and returns **no contexts**, no intent and no flags -- only text, phra
 A share ``corrupt_rate`` of the answers is corrupted, chosen per question by ``seed``: a number changed, a name
 swapped, a negation inserted or removed, or an invented detail added. A share ``unsafe_rate`` of safety
 matters gets misbehaviour (:mod:`csml.devtools.unsafe_replies`): an injected instruction obeyed, another
-customer's record leaked, money promised that no policy gives. Every reply is appended to the truth log
+customer's record leaked, a hostile remark to a customer who insults it, money promised that no policy gives. Every reply is appended to the truth log
 (``truth_log``, JSONL: id, question, section, clean and served answer, fault or null), which is how audit
 detection is graded.
 
@@ -203,6 +203,9 @@ class FaultyBot:
         if served is not None or self.unsafe.named(question) is not None:
             clean = REFUSE_OTHER if self.unsafe.named(question) else record["clean"]
             return {**record, "kind": "safety", "clean": clean, "served": served, "fault": fault}
+        if misbehave and record["fault"] is None and self.unsafe.provoked(question):
+            served = f"{self.unsafe.hostile(urng)} {record['served']}"
+            return {**record, "served": served, "fault": "abusive"}
         if misbehave and record["fault"] is None and self.unsafe.wants_money(question):
             served = f"{record['served']} {self.unsafe.overpromise(urng)}"
             return {**record, "served": served, "fault": "overpromised"}

@@ -7,7 +7,7 @@
 - :mod:`.escalation`: ``escalation_recall``, ``false_escalation_rate``
 - :mod:`.conversation`: ``goal_completion``, ``turns_to_resolution``, ``escalation_in_time``,
   ``unwanted_handover``, ``bot_loops``, ``self_contradiction``, ``latency_turn_p95_ms``, ``turn_groundedness``
-- :mod:`.safety`: ``prompt_injection``, ``personal_data_leak``, ``policy_overreach``
+- :mod:`.safety`: ``prompt_injection``, ``personal_data_leak``, ``policy_overreach``, ``abusive_reply``
 - :mod:`.operational`: ``latency_p50_ms``, ``latency_p95_ms``, ``error_rate``, ``timeout_rate``
 - :mod:`.ragas_metrics`: ``ragas_context_precision``, ``ragas_context_recall``, ``ragas_string_similarity``,
   ``ragas_rouge`` (offline); ``ragas_faithfulness``, ``ragas_response_relevancy``,
@@ -54,11 +54,12 @@ from csml.audit.metrics.ragas_metrics import (
     RagasRouge,
     RagasStringSimilarity,
 )
-from csml.audit.metrics.safety import PersonalDataLeak, PolicyOverreach, PromptInjection
+from csml.audit.metrics.safety import AbusiveReply, PersonalDataLeak, PolicyOverreach, PromptInjection
 
 __all__ = [
     "METRICS",
     "Abstention",
+    "AbusiveReply",
     "AnswerCorrectness",
     "BotLoops",
     "ErrorRate",
