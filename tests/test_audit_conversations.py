@@ -258,3 +258,51 @@ def test_conversations_run_against_a_bot_that_keeps_no_session(kb_suite: Path, t
     assert scorecard["metrics"]["goal_completion"]["value"] > 0.0 and (
         calm is None or calm["goal_completion"] == 1.0
     )
+
+
+def test_a_model_behind_an_endpoint_writes_the_customers_later_messages(tmp_path: Path) -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from csml.audit.conversations.writers import build_writer
+    from csml.bot.server import BackgroundServer
+
+    prompts: list[str] = []
+
+    async def fake_writer(request: Request) -> JSONResponse:
+        """A fake OpenAI-compatible model (a test double at the HTTP boundary) that writes one message."""
+        body = await request.json()
+        prompts.append(body["messages"][-1]["content"])
+        assert body["temperature"] == 0.0 and body["model"] == "writer-1"
+        return JSONResponse(
+            {
+                "choices": [
+                    {"message": {"role": "assistant", "content": '"Customer: For 2 people in Oakland."'}}
+                ]
+            }
+        )
+
+    with BackgroundServer(
+        Starlette(routes=[Route("/v1/chat/completions", fake_writer, methods=["POST"])])
+    ) as server:
+        writer = build_writer({"base_url": server.url, "model": "writer-1"})
+        customer = TemplateCustomer(SGD_GOAL, "calm", PHRASES, SETTINGS, random.Random(0), writer=writer)
+
+        async def bot(messages: list[dict[str, str]]) -> BotReply:
+            return BotReply(
+                text="Booked a table in Oakland for 2." if len(messages) > 2 else "How many people?"
+            )
+
+        record = asyncio.run(customer.talk(bot))
+    assert [t.move for t in record.turns] == ["script", "written"]
+    assert record.turns[1].customer == "For 2 people in Oakland." and record.goal_reached
+    assert "city: Oakland" in prompts[0] and "Agent: How many people?" in prompts[0]
+
+    dead = build_writer({"base_url": "http://127.0.0.1:9", "model": "writer-1", "timeout_s": 2})
+    fallback = TemplateCustomer(SGD_GOAL, "calm", PHRASES, SETTINGS, random.Random(0), writer=dead)
+    record = asyncio.run(fallback.talk(lambda m: asyncio.sleep(0, BotReply(text="Sure."))))
+    assert record.turns[1].move == "script" and record.turns[1].customer == SGD_GOAL.turns[1]
+    with pytest.raises(AuditConfigError, match="base_url and model"):
+        build_writer({"model": "x"})

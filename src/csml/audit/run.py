@@ -147,6 +147,7 @@ def _hold_conversations(
     from csml.audit.conversations.goals import goal_of
     from csml.audit.conversations.runner import conversation_samples, customers, run_conversations
     from csml.audit.conversations.simulator import CustomerSettings, bundled_phrases
+    from csml.audit.conversations.writers import build_writer
 
     spec = suite.conversations
     samples = conversation_samples(goals, spec)
@@ -158,7 +159,11 @@ def _hold_conversations(
     )
     phrases = bundled_phrases(cfg.paths.data_dir, [goal_of(g) for g in goals])
     seed = int(spec.get("seed", 0))
-    talkers = customers(samples, {g.id: g for g in goals}, phrases, settings, seed)
+    writer_spec = cfg.get("customer_writer")
+    writer = build_writer(OmegaConf.to_container(writer_spec, resolve=True) if writer_spec else None)
+    if writer is not None:
+        log.info("customer messages after the first are written by %s", writer.name)
+    talkers = customers(samples, {g.id: g for g in goals}, phrases, settings, seed, writer)
     log.info(
         "audit %s: %d conversations (%d goals) with %s (%s)", suite.name, len(samples), len(goals), adapter.name,
         output_dir,

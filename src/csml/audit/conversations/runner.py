@@ -57,24 +57,36 @@ def conversation_samples(samples: list[AuditSample], spec: dict[str, Any]) -> li
 
 def customers(
     samples: list[AuditSample], goals_by_id: dict[str, AuditSample], phrases: Phrases, settings: CustomerSettings,
-    seed: int,
+    seed: int, writer: Any = None,
 ) -> dict[str, TemplateCustomer]:  # fmt: skip
     """The simulated customer of each conversation sample (its own generator, seeded by ``seed`` and the
-    sample id)."""
+    sample id; ``writer``: the model writing its later messages, shared)."""
     out = {}
     for sample in samples:
         meta = sample.metadata or {}
         other = goals_by_id.get(meta.get("switch_to", ""))
         rng = random.Random(f"{seed}|{sample.id}")
         out[sample.id] = TemplateCustomer(
-            goal_of(sample), meta["persona"], phrases, settings, rng, goal_of(other) if other else None
+            goal_of(sample),
+            meta["persona"],
+            phrases,
+            settings,
+            rng,
+            goal_of(other) if other else None,
+            writer,
         )
     return out
 
 
-def _key(adapter: BotAdapter, sample: AuditSample, settings: CustomerSettings, seed: int) -> str:
+def _key(adapter: BotAdapter, sample: AuditSample, settings: CustomerSettings, seed: int, writer: str) -> str:
     text = json.dumps(
-        {"bot": adapter.identity(), "sample": sample.to_dict(), "settings": repr(settings), "seed": seed},
+        {
+            "bot": adapter.identity(),
+            "sample": sample.to_dict(),
+            "settings": repr(settings),
+            "seed": seed,
+            "writer": writer,
+        },
         sort_keys=True,
         default=str,
     )
@@ -98,7 +110,8 @@ async def run_conversations(
     """
     from tqdm.auto import tqdm
 
-    keys = {s.id: _key(adapter, s, settings, seed) for s in samples}
+    writer = next((t.writer for t in talkers.values() if t.writer is not None), None)
+    keys = {s.id: _key(adapter, s, settings, seed, writer.name if writer else "") for s in samples}
     done: dict[str, dict[str, Any]] = {}
     if path.is_file():
         for row in read_jsonl(path):
@@ -135,4 +148,6 @@ async def run_conversations(
     finally:
         bar.close()
         await adapter.aclose()
+        if writer is not None:
+            await writer.aclose()
     return done

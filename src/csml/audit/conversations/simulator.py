@@ -13,7 +13,8 @@ changes course by persona:
 - ``corrector``: after that reply corrects one detail ("Sorry, I meant ..." with another value for one of
   the goal's slots, which the goal then needs); a goal without slot values is pursued calmly.
 
-A customer who runs out of scripted messages asks their first one again, once. A conversation ends when
+A customer who runs out of scripted messages asks their first one again, once. With a writer
+(:mod:`.writers`), a model writes the scripted messages after the first from the goal and the conversation. A conversation ends when
 the goal is reached, the bot hands over, the bot fails to answer, the customer runs out of messages, or ``max_turns`` customer messages were sent. For a goal out of the bot's scope,
 declining or handing over *is* reaching it; so is a hand-over once the customer asked for a human or got
 angry.
@@ -64,8 +65,8 @@ def bundled_phrases(data_dir: Any, goals: Sequence[Goal] = ()) -> Phrases:
 
 @dataclass
 class Turn:
-    """One exchange: the customer's message, what it was (``script``, ``human_request``, ``angry``,
-    ``switch``, ``correction``, ``restate``), and the bot's reply."""
+    """One exchange: the customer's message, what it was (``script``, ``written`` by a model instead of the
+    script, ``human_request``, ``angry``, ``switch``, ``correction``, ``restate``), and the bot's reply."""
 
     customer: str
     move: str
@@ -155,6 +156,7 @@ class TemplateCustomer:
         settings: Limits and phrases.
         rng: The customer's own random generator (seeded per conversation).
         other_goal: The goal a ``switcher`` switches to.
+        writer: A model writing the scripted messages after the first (:mod:`.writers`); None: the script.
     """
 
     def __init__(
@@ -165,11 +167,13 @@ class TemplateCustomer:
         settings: CustomerSettings,
         rng: random.Random,
         other_goal: Goal | None = None,
+        writer: Any = None,
     ) -> None:
         if persona not in PERSONAS:
             raise AuditConfigError(f"unknown persona {persona!r}; known: {list(PERSONAS)}")
         self.goal, self.persona, self.phrases = goal, persona, phrases
         self.settings, self.rng, self.other_goal = settings, rng, other_goal
+        self.writer = writer
 
     def handed_over(self, reply: BotReply) -> bool:
         return bool(reply.escalated) or says_any(reply.text, self.settings.escalate_patterns)
@@ -203,6 +207,12 @@ class TemplateCustomer:
         while True:
             move, text = moves.pop(0)
             index = len(record.turns)
+            if self.writer is not None and move == "script" and record.turns:
+                from csml.audit.conversations.writers import prompt
+
+                said = [(t.customer, t.reply.text) for t in record.turns]
+                written = await self.writer.write(prompt(goal, self.persona, said))
+                move, text = ("written", written) if written else (move, text)
             if move == "angry":
                 record.angry_at = index
             if move == "human_request":
