@@ -186,14 +186,19 @@ def kb_suite(tmp_path: Path) -> Path:
 
 
 def conversation_audit(
-    suite: Path, url: str, out: Path, target: str = "reference_conversation", limit: int = 8
+    suite: Path,
+    url: str,
+    out: Path,
+    target: str = "reference_conversation",
+    limit: int = 8,
+    cache: str = "null",
 ):
     from csml.audit.run import audit
 
     cfg = compose(
         "audit",
         [f"suite={suite}", f"target={target}", f"target.url={url}", f"paths.run_dir={out}/runs",
-         f"paths.output_dir={out}", f"limit={limit}", "progress=false", "cache_dir=null", "~tracking",
+         f"paths.output_dir={out}", f"limit={limit}", "progress=false", f"cache_dir={cache}", "~tracking",
          "+metrics.turn_groundedness.params={method:embedding}"],
     )  # fmt: skip
     if target == "openai_chat":
@@ -250,9 +255,12 @@ def test_conversations_run_against_a_bot_that_keeps_no_session(kb_suite: Path, t
     with BackgroundServer(
         Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
     ) as server:
-        scorecard, _ = conversation_audit(
-            kb_suite, server.url, tmp_path / "stateless", target="openai_chat", limit=4
-        )
+        cache = str(tmp_path / "cache")
+        scorecard, _ = conversation_audit(kb_suite, server.url, tmp_path / "a", "openai_chat", 4, cache)
+        asked = len(received)
+        again, _ = conversation_audit(kb_suite, server.url, tmp_path / "b", "openai_chat", 4, cache)
+    assert len(received) == asked  # every turn of the second audit came from the reply cache
+    assert again["metrics"]["goal_completion"]["value"] == scorecard["metrics"]["goal_completion"]["value"]
     assert max(received) >= 3 and set(received) <= {1, 3, 5, 7, 9, 11}
     calm = scorecard["by_persona"].get("calm")
     assert scorecard["metrics"]["goal_completion"]["value"] > 0.0 and (

@@ -78,7 +78,13 @@ class Session:
 
     Args:
         adapter: The bot's adapter.
+
+    Attributes:
+        stateless: Whether a reply depends only on the messages sent (so a cached reply may stand in for a
+            request); False for sessions the server keeps.
     """
+
+    stateless = True
 
     def __init__(self, adapter: BotAdapter) -> None:
         self.adapter = adapter
@@ -500,6 +506,8 @@ class ConversationAdapter(HttpAdapter):
 
 class _ConversationSession(Session):
     """A conversation of the conversation API: opened at the first turn, then one message per turn."""
+
+    stateless = False
 
     def __init__(self, adapter: ConversationAdapter) -> None:
         super().__init__(adapter)

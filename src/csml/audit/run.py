@@ -148,6 +148,7 @@ def _hold_conversations(
     from csml.audit.conversations.runner import conversation_samples, customers, run_conversations
     from csml.audit.conversations.simulator import CustomerSettings, bundled_phrases
     from csml.audit.conversations.writers import build_writer
+    from csml.audit.runner import ReplyCache
 
     spec = suite.conversations
     samples = conversation_samples(goals, spec)
@@ -178,6 +179,7 @@ def _hold_conversations(
             seed,
             concurrency=int(cfg.concurrency),
             progress=bool(cfg.progress),
+            cache=ReplyCache(cfg.get("cache_dir")),
         )
     )
     return samples, rows

@@ -1,5 +1,6 @@
-"""Runs simulated conversations against a bot: concurrently, with a progress bar, each finished conversation
-appended to ``conversations.jsonl`` as it ends, so an interrupted audit resumes without re-running them.
+"""Runs simulated conversations against a bot: concurrently, with a progress bar and the audit's reply cache
+(stateless sessions), each finished conversation appended to ``conversations.jsonl`` as it ends, so an
+interrupted audit resumes without re-running them.
 
 A conversation is a suite sample expanded with a persona (:func:`conversation_samples`); its row has the
 same shape as a one-question audit's (``{"id", "request_key", "messages", "reply", "cached"}``), the reply
@@ -23,7 +24,7 @@ from csml.audit.adapters import BotAdapter
 from csml.audit.conversations.goals import goal_of
 from csml.audit.conversations.simulator import PERSONAS, CustomerSettings, Phrases, TemplateCustomer
 from csml.audit.errors import AuditConfigError
-from csml.audit.runner import check_configuration, read_jsonl, write_rows
+from csml.audit.runner import ReplyCache, check_configuration, read_jsonl, write_rows
 from csml.schemas import AuditSample, BotReply
 
 log = logging.getLogger(__name__)
@@ -102,8 +103,12 @@ async def run_conversations(
     seed: int,
     concurrency: int = 8,
     progress: bool = True,
+    cache: ReplyCache | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Holds every conversation, resuming from ``path``; returns rows keyed by sample id (module docstring).
+    With a ``cache``, each turn of a stateless session (the whole history in every request) is looked up
+    and stored by its request key, as the questions of a one-question audit are; sessions the server keeps
+    are never served from the cache.
 
     Raises:
         AuditConfigError: The first conversation's first reply says the target is misconfigured.
@@ -127,7 +132,18 @@ async def run_conversations(
     async def hold(sample: AuditSample) -> dict[str, Any]:
         async with semaphore:
             session = adapter.session()
-            transcript = await talkers[sample.id].talk(session.send)
+            send = session.send
+            if cache is not None and session.stateless:
+
+                async def send(messages: list[dict[str, str]]) -> BotReply:
+                    key = adapter.request_key(messages)
+                    if (cached := cache.get(key)) is not None:
+                        return cached
+                    reply = await session.send(messages)
+                    cache.put(key, reply)
+                    return reply
+
+            transcript = await talkers[sample.id].talk(send)
         last = transcript.turns[-1].reply
         last.raw = {"conversation": transcript.to_dict(), "last": last.raw}
         messages = []
