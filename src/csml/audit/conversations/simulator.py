@@ -235,6 +235,7 @@ class TemplateCustomer:
             if move == "script" and not any(t.move in ("switch", "correction") for t in record.turns):
                 changed_goal, moves = self._change_course(goal, moves)
                 changed, goal = changed_goal is not goal, changed_goal
+                record.goal = goal
             if not changed and move != "angry" and self.reached(goal, replies):
                 record.ended, record.goal_reached = "goal_reached", True
                 return record
