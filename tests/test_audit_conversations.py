@@ -210,8 +210,9 @@ def test_conversation_audit_of_the_reference_bot_resumes_and_catches_its_faults(
     start_bot_server, kb_suite: Path, tmp_path: Path
 ) -> None:
     url, log = start_bot_server()
-    scorecard, _paths = conversation_audit(kb_suite, url, tmp_path / "clean")
+    scorecard, paths = conversation_audit(kb_suite, url, tmp_path / "clean")
     assert scorecard["suite"]["goals"] == 8 and scorecard["suite"]["questions"] == 16
+    assert "- Conversations: 16 (8 goals" in paths["summary"].read_text()
     assert scorecard["metrics"]["goal_completion"]["value"] >= 0.9 and scorecard["by_persona"]
     assert (
         scorecard["metrics"]["turn_groundedness"]["value"] == 1.0

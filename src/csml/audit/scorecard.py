@@ -330,7 +330,11 @@ def markdown_summary(scorecard: dict[str, Any]) -> str:
         "",
         f"- Bot: `{scorecard['target'].get('name')}` ({scorecard['target'].get('adapter')}, "
         f"{scorecard['target'].get('url', 'in process')})",
-        f"- Questions: {counts['samples']} (errors {counts['errors']}, cached {counts['cached']})",
+        (
+            f"- Conversations: {counts['samples']} ({suite['goals']} goals; errors {counts['errors']})"
+            if "goals" in suite
+            else f"- Questions: {counts['samples']} (errors {counts['errors']}, cached {counts['cached']})"
+        ),
         f"- git {scorecard['environment']['git_commit']}, csml {scorecard['environment']['csml_version']}, "
         f"{scorecard['environment']['time']}",
         *([f"- {line}"] if (line := judge_threshold_line(scorecard)) else []),
