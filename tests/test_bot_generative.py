@@ -177,6 +177,21 @@ def test_bad_generation_settings_fail_with_a_readable_error(kwargs: dict, says: 
     assert says in str(error.value)
 
 
+def test_the_registered_response_model_is_a_generator_option(make_cfg) -> None:
+    from csml.bot.generation import ResponseModelGenerator
+    from csml.bot.settings import BotSettings
+
+    cfg = make_cfg("generator=response_model", config_name="serve")
+    generator = BotSettings.from_config(cfg).generator
+    assert isinstance(generator, ResponseModelGenerator) and generator.model is None  # loaded at serve time
+    assert (
+        generator.name.startswith("models:/csml-response-generative-bitext")
+        and generator.tracking_uri == cfg.tracking.uri
+    )
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        ResponseModelGenerator("models:/x/1", max_new_tokens=0)
+
+
 def test_a_generator_target_that_is_not_a_generator_is_refused(make_cfg) -> None:
     from csml.bot.settings import BotSettings
 

@@ -238,3 +238,16 @@ def test_generative_pipeline_trains_scores_registers_and_serves_in_a_fresh_proce
     assert set(first) == {"response", "score", "num_tokens", "placeholders"}
     assert first["num_tokens"] <= 3 and first["score"] <= 0.0 and isinstance(first["response"], str)
     assert second["num_tokens"] <= 6
+
+    # The reference bot's optional generator: the registered model answers a customer's message.
+    from csml.bot.generation import ResponseModelGenerator
+
+    generator = ResponseModelGenerator(
+        "models:/csml-generative-test/1", tracking_uri=cfg.tracking.uri, max_new_tokens=4
+    )
+    answer = generator.generate("where is my order?", ["Orders ship within 2 days."])
+    assert (
+        isinstance(answer.text, str)
+        and answer.completion_tokens <= 4
+        and answer.finish_reason in ("stop", "length")
+    )

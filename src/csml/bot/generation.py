@@ -3,7 +3,8 @@
 The ``bot.generator`` config node (``conf/generator/*.yaml``, built with ``_target_``) turns it on; null
 keeps the bot extractive. Any :class:`Generator` fits: :class:`CausalLMGenerator` runs a transformers
 causal LM (SmolLM2-135M-Instruct by default, or any local folder or hub name) through its chat template;
-another generator, such as a registered csml response model, plugs in through its own ``_target_``.
+:class:`ResponseModelGenerator` (``generator=response_model``) a generative response model csml trained and
+registered; another generator plugs in through its own ``_target_``.
 
 Retrieval and the abstain threshold stay as in extractive mode; the generator only sees questions that
 retrieval can answer (or, under fault injection, is made to answer anyway). Unlike an extractive reply,
@@ -190,6 +191,61 @@ class CausalLMGenerator(Generator):
             prompt_tokens=prompt_tokens,
             completion_tokens=len(new),
             finish_reason="length" if len(new) >= self.options["max_new_tokens"] and not stopped else "stop",
+        )
+
+
+class ResponseModelGenerator(Generator):
+    """A generative response model trained by ``csml train-response`` (LoRA on SmolLM2 over customer-service
+    query -> reply pairs), loaded from the MLflow registry by URI.
+
+    It writes the agent's reply to the customer's message as it learnt from those pairs. It was not trained
+    to answer from retrieved passages, so it is not shown them: its replies are fluent and ungrounded by
+    design (placeholders such as ``{{Order Number}}`` included) -- a bot whose hallucinations are real, for
+    audits to be proven on. ``prompt_tokens`` is not reported (0).
+
+    Args:
+        model_uri: ``models:/<name>@<alias>`` or any MLflow model URI of a generative response model.
+        tracking_uri: The MLflow store to resolve it in (None: MLflow's current one).
+        max_new_tokens: Overrides the model's saved generation length (None: keep it).
+    """
+
+    def __init__(
+        self, model_uri: str, tracking_uri: str | None = None, max_new_tokens: int | None = None
+    ) -> None:
+        if max_new_tokens is not None and not 1 <= max_new_tokens <= MAX_NEW_TOKENS_LIMIT:
+            raise ValueError(
+                f"bot.generator.max_new_tokens must be in [1, {MAX_NEW_TOKENS_LIMIT}], got {max_new_tokens}"
+            )
+        self.name = model_uri
+        self.tracking_uri = tracking_uri
+        self.params = {"max_new_tokens": max_new_tokens} if max_new_tokens else {}
+        self.model: Any = None
+
+    def load(self) -> None:
+        """Loads the registered model (once)."""
+        if self.model is not None:
+            return
+        import mlflow.pyfunc
+
+        if self.tracking_uri:
+            from csml.tracking.runs import use_store
+
+            use_store(self.tracking_uri)
+        self.model = mlflow.pyfunc.load_model(self.name)
+
+    def generate(self, question: str, passages: Sequence[str]) -> Generation:
+        self.load()
+        import pandas as pd
+
+        conversation = pd.DataFrame({"messages": [[{"role": "user", "content": question}]], "text": [None]})
+        row = self.model.predict(conversation, params=self.params or None).iloc[0]
+        tokens = int(row["num_tokens"])
+        limit = self.params.get("max_new_tokens")
+        return Generation(
+            text=str(row["response"]).strip(),
+            prompt_tokens=0,
+            completion_tokens=tokens,
+            finish_reason="length" if limit is not None and tokens >= limit else "stop",
         )
 
 
