@@ -44,6 +44,14 @@ class ReplyCache:
         """The cached reply for ``key``, or None."""
         return BotReply.from_dict(self.entries[key]) if key in self.entries else None
 
+    async def through(self, key: str, send: Callable[[], Awaitable[BotReply]]) -> tuple[BotReply, bool]:
+        """The cached reply for ``key``, else ``send()``'s (stored when it succeeded); whether it was cached."""
+        if (cached := self.get(key)) is not None:
+            return cached, True
+        reply = await send()
+        self.put(key, reply)
+        return reply, False
+
     def put(self, key: str, reply: BotReply) -> None:
         """Stores a successful reply (failed ones are retried next time, not cached)."""
         if self.path is None or not reply.ok or key in self.entries:
@@ -80,6 +88,20 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             log.warning("%s: skipping a truncated line (an interrupted write)", path)
     return rows
+
+
+def resume(path: Path, keys: dict[str, str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Rows of earlier runs in ``path`` to keep -- the newest row of each id whose request key still matches
+    ``keys`` and whose reply succeeded -- and the ids whose newest matching row failed (to ask again)."""
+    done: dict[str, dict[str, Any]] = {}
+    if path.is_file():
+        for row in read_jsonl(path):
+            if keys.get(row.get("id")) == row.get("request_key"):
+                done[row["id"]] = row
+    failed = [i for i, row in done.items() if not BotReply.from_dict(row["reply"]).ok]
+    for sample_id in failed:
+        del done[sample_id]
+    return done, failed
 
 
 async def write_rows(
@@ -129,14 +151,7 @@ async def collect_replies(
     from tqdm.auto import tqdm
 
     keys = {s.id: adapter.request_key(s.messages()) for s in samples}
-    done: dict[str, dict[str, Any]] = {}
-    if replies_path.is_file():
-        for row in read_jsonl(replies_path):
-            if keys.get(row.get("id")) == row.get("request_key"):
-                done[row["id"]] = row
-    failed = [i for i, row in done.items() if not BotReply.from_dict(row["reply"]).ok]
-    for sample_id in failed:
-        del done[sample_id]
+    done, failed = resume(replies_path, keys)
     pending = [s for s in samples if s.id not in done]
     if done or failed:
         log.info(
@@ -147,22 +162,20 @@ async def collect_replies(
     semaphore = asyncio.Semaphore(max(1, int(concurrency)))
     bar = tqdm(total=len(samples), initial=len(done), desc="audit", unit="q", disable=not progress)
 
+    replies = cache or ReplyCache(None)
+
     async def ask(sample: AuditSample) -> dict[str, Any]:
-        key = keys[sample.id]
-        cached = cache.get(key) if cache else None
-        if cached is not None:
-            reply = cached
-        else:
+        async def send() -> BotReply:
             async with semaphore:
-                reply = await adapter.send(sample.messages())
-            if cache:
-                cache.put(key, reply)
+                return await adapter.send(sample.messages())
+
+        reply, cached = await replies.through(keys[sample.id], send)
         return {
             "id": sample.id,
-            "request_key": key,
+            "request_key": keys[sample.id],
             "messages": sample.messages(),
             "reply": reply.to_dict(),
-            "cached": cached is not None,
+            "cached": cached,
         }
 
     def check(first: dict[str, Any]) -> None:

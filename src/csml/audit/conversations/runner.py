@@ -24,7 +24,7 @@ from csml.audit.adapters import BotAdapter
 from csml.audit.conversations.goals import goal_of
 from csml.audit.conversations.simulator import PERSONAS, CustomerSettings, Phrases, TemplateCustomer
 from csml.audit.errors import AuditConfigError
-from csml.audit.runner import ReplyCache, check_configuration, read_jsonl, write_rows
+from csml.audit.runner import ReplyCache, check_configuration, resume, write_rows
 from csml.schemas import AuditSample, BotReply
 
 log = logging.getLogger(__name__)
@@ -117,11 +117,7 @@ async def run_conversations(
 
     writer = next((t.writer for t in talkers.values() if t.writer is not None), None)
     keys = {s.id: _key(adapter, s, settings, seed, writer.name if writer else "") for s in samples}
-    done: dict[str, dict[str, Any]] = {}
-    if path.is_file():
-        for row in read_jsonl(path):
-            if keys.get(row.get("id")) == row.get("request_key") and BotReply.from_dict(row["reply"]).ok:
-                done[row["id"]] = row
+    done, _ = resume(path, keys)
     pending = [s for s in samples if s.id not in done]
     if done:
         log.info("resuming: %d of %d conversations already held in %s", len(done), len(samples), path)
@@ -137,11 +133,7 @@ async def run_conversations(
 
                 async def send(messages: list[dict[str, str]]) -> BotReply:
                     key = adapter.request_key(messages)
-                    if (cached := cache.get(key)) is not None:
-                        return cached
-                    reply = await session.send(messages)
-                    cache.put(key, reply)
-                    return reply
+                    return (await cache.through(key, lambda: session.send(messages)))[0]
 
             transcript = await talkers[sample.id].talk(send)
         last = transcript.turns[-1].reply
