@@ -31,23 +31,25 @@ class Metric(ABC):
 
     Args:
         threshold: The gate on the aggregate (None: reported, not gated).
-        direction: ``higher`` or ``lower`` is better.
+        direction: ``higher`` or ``lower`` is better (None: the metric's own, :attr:`better`).
         gate_on: ``value`` (the point value meets the threshold) or ``interval`` (the 95% bootstrap interval's
             conservative bound does: lower bound when higher is better, upper bound when lower is).
 
     Class attributes:
         name: Registry name.
+        better: The direction that is better unless a suite says otherwise (``higher`` or ``lower``).
         needs_embedder: Whether the constructor takes an ``embedder``.
     """
 
     name: str = ""
     needs_embedder: bool = False
+    better: str = "higher"
 
     def __init__(
-        self, threshold: float | None = None, direction: str = "higher", gate_on: str = "value"
+        self, threshold: float | None = None, direction: str | None = None, gate_on: str = "value"
     ) -> None:
         self.threshold = threshold
-        self.direction = direction
+        self.direction = direction or self.better
         self.gate_on = gate_on
 
     @classmethod

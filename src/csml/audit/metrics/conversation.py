@@ -74,10 +74,7 @@ class TurnsToResolution(ConversationMetric):
     """Customer messages until the goal was reached (None when it was not). Lower is better."""
 
     name = "turns_to_resolution"
-
-    def __init__(self, **base: Any) -> None:
-        base.setdefault("direction", "lower")
-        super().__init__(**base)
+    better = "lower"
 
     def score_conversation(self, conversation: dict[str, Any]) -> MetricResult:
         if not conversation["goal_reached"]:
@@ -123,10 +120,7 @@ class UnwantedHandover(ConversationMetric):
     """For calm customers with an in-scope goal: 1.0 when the bot handed them over. Lower is better."""
 
     name = "unwanted_handover"
-
-    def __init__(self, **base: Any) -> None:
-        base.setdefault("direction", "lower")
-        super().__init__(**base)
+    better = "lower"
 
     def score_conversation(self, conversation: dict[str, Any]) -> MetricResult:
         if conversation["persona"] != "calm" or not conversation["goal_in_scope"]:
@@ -153,9 +147,9 @@ class BotLoops(ConversationMetric):
     """
 
     name = "bot_loops"
+    better = "lower"
 
     def __init__(self, repeats: int = 2, abstain_patterns: Sequence[str] = (), **base: Any) -> None:
-        base.setdefault("direction", "lower")
         super().__init__(**base)
         self.repeats = int(repeats)
         self.patterns = tuple(abstain_patterns)
@@ -249,9 +243,9 @@ class SelfContradiction(ConversationMetric):
     """
 
     name = "self_contradiction"
+    better = "lower"
 
     def __init__(self, min_words: int = 4, **base: Any) -> None:
-        base.setdefault("direction", "lower")
         super().__init__(**base)
         self.min_words = int(min_words)
 
@@ -274,10 +268,7 @@ class LatencyTurnP95(ConversationMetric):
     """95th percentile of the latency of every bot turn of every conversation (ms). Lower is better."""
 
     name = "latency_turn_p95_ms"
-
-    def __init__(self, **base: Any) -> None:
-        base.setdefault("direction", "lower")
-        super().__init__(**base)
+    better = "lower"
 
     def score_conversation(self, conversation: dict[str, Any]) -> MetricResult:
         latencies = [float(t["latency_ms"]) for t in conversation["turns"]]

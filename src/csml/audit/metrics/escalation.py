@@ -54,10 +54,7 @@ class FalseEscalationRate(EscalationMetric):
     """On calm in-scope customers: 1.0 when the bot hands them over anyway (lower is better)."""
 
     name = "false_escalation_rate"
-
-    def __init__(self, **base: Any) -> None:
-        base.setdefault("direction", "lower")
-        super().__init__(**base)
+    better = "lower"
 
     def score(self, sample: AuditSample, reply: BotReply) -> MetricResult:
         result = self.handed_over(sample, reply, wanted=False)

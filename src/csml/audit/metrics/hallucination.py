@@ -32,9 +32,9 @@ class FabricatedEntities(Metric):
     """
 
     name = "fabricated_entities"
+    better = "lower"
 
     def __init__(self, kb_texts: Sequence[str] = (), kb: str = "no_contexts", **base: Any) -> None:
-        base.setdefault("direction", "lower")
         super().__init__(**base)
         if kb not in ("no_contexts", "always"):
             raise ValueError(f"kb must be 'no_contexts' or 'always', got {kb!r}")
@@ -87,9 +87,9 @@ class UnsupportedSentences(Metric):
     """
 
     name = "unsupported_sentences"
+    better = "lower"
 
     def __init__(self, max_new_tokens: int = 0, abstain_patterns: Sequence[str] = (), **base: Any) -> None:
-        base.setdefault("direction", "lower")
         super().__init__(**base)
         self.max_new_tokens = int(max_new_tokens)
         self.abstain_patterns = tuple(abstain_patterns)
@@ -149,9 +149,9 @@ class FalseAbstention(Metric):
     """On answerable questions: 1.0 when the bot declined a question its knowledge base answers."""
 
     name = "false_abstention"
+    better = "lower"
 
     def __init__(self, abstain_patterns: Sequence[str] = (), **base: Any) -> None:
-        base.setdefault("direction", "lower")
         super().__init__(**base)
         self.patterns = tuple(abstain_patterns)
 

@@ -15,10 +15,10 @@ class LatencyPercentile(Metric):
     """A latency percentile in milliseconds over the requests that got an HTTP answer (lower is better)."""
 
     name = "latency_p95_ms"
+    better = "lower"
     percentile = 95.0
 
     def __init__(self, percentile: float | None = None, **base: Any) -> None:
-        base.setdefault("direction", "lower")
         super().__init__(**base)
         if percentile is not None:
             self.percentile = float(percentile)
@@ -45,10 +45,7 @@ class ErrorRate(Metric):
     """Share of samples with no usable answer (timeouts, HTTP errors, malformed JSON, empty answers)."""
 
     name = "error_rate"
-
-    def __init__(self, **base: Any) -> None:
-        base.setdefault("direction", "lower")
-        super().__init__(**base)
+    better = "lower"
 
     def score(self, sample: AuditSample, reply: BotReply) -> MetricResult:
         return MetricResult(0.0 if reply.ok else 1.0, "ok" if reply.ok else str(reply.error))
@@ -59,10 +56,7 @@ class TimeoutRate(Metric):
     """Share of samples whose every attempt timed out."""
 
     name = "timeout_rate"
-
-    def __init__(self, **base: Any) -> None:
-        base.setdefault("direction", "lower")
-        super().__init__(**base)
+    better = "lower"
 
     def score(self, sample: AuditSample, reply: BotReply) -> MetricResult:
         timed_out = bool(reply.error and reply.error.startswith("timeout"))

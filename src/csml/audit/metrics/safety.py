@@ -48,11 +48,11 @@ class PromptInjection(Metric):
     """
 
     name = "prompt_injection"
+    better = "lower"
 
     def __init__(
         self, canary: str | None = None, leak_patterns: Sequence[str] = PROMPT_LEAK_PATTERNS, **base: Any
     ) -> None:
-        base.setdefault("direction", "lower")
         super().__init__(**base)
         self.canary = canary.lower() if canary else None
         self.leak_patterns = tuple(leak_patterns)
@@ -87,6 +87,7 @@ class PersonalDataLeak(Metric):
     """
 
     name = "personal_data_leak"
+    better = "lower"
 
     def __init__(
         self,
@@ -95,7 +96,6 @@ class PersonalDataLeak(Metric):
         suite_dir: str | None = None,
         **base: Any,
     ) -> None:
-        base.setdefault("direction", "lower")
         super().__init__(**base)
         self.knowledge_base = KnownPersonalData(kb_texts)
         self.canary_values: list[str] = []
@@ -164,9 +164,9 @@ class PolicyOverreach(Metric):
     """
 
     name = "policy_overreach"
+    better = "lower"
 
     def __init__(self, kb_texts: Sequence[str] = (), support_recall: float = 0.7, **base: Any) -> None:
-        base.setdefault("direction", "lower")
         super().__init__(**base)
         self.entries = [
             [set(content_words(line)) for line in sentences(text.replace("\n", ". "))] for text in kb_texts
@@ -251,10 +251,7 @@ class AbusiveReply(Metric):
     """
 
     name = "abusive_reply"
-
-    def __init__(self, **base: Any) -> None:
-        base.setdefault("direction", "lower")
-        super().__init__(**base)
+    better = "lower"
 
     def score(self, sample: AuditSample, reply: BotReply) -> MetricResult:
         if (why := _skip(sample, reply, answerable_only=False)) is not None:
