@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from csml.audit.conversations.goals import Goal, carries, covers
+from csml.audit.conversations.writers import prompt
 from csml.audit.errors import AuditConfigError
 from csml.audit.metrics.base import says_any
 from csml.schemas import BotReply
@@ -208,8 +209,6 @@ class TemplateCustomer:
             move, text = moves.pop(0)
             index = len(record.turns)
             if self.writer is not None and move == "script" and record.turns:
-                from csml.audit.conversations.writers import prompt
-
                 said = [(t.customer, t.reply.text) for t in record.turns]
                 written = await self.writer.write(prompt(goal, self.persona, said))
                 move, text = ("written", written) if written else (move, text)
